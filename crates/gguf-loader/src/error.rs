@@ -20,7 +20,9 @@ pub enum GgufError {
     },
 
     /// The first four bytes are not `GGUF`.
-    #[error("not a GGUF file: magic at offset 0 is {found:02x?}, expected \"GGUF\" [47, 47, 55, 46]")]
+    #[error(
+        "not a GGUF file: magic at offset 0 is {found:02x?}, expected \"GGUF\" [47, 47, 55, 46]"
+    )]
     BadMagic {
         /// The bytes found.
         found: [u8; 4],
@@ -36,7 +38,9 @@ pub enum GgufError {
     },
 
     /// The file ends before a field does.
-    #[error("truncated file: {field} at offset {offset} needs {needed} bytes, but only {available} remain")]
+    #[error(
+        "truncated file: {field} at offset {offset} needs {needed} bytes, but only {available} remain"
+    )]
     Truncated {
         /// The field being read.
         field: String,

@@ -17,7 +17,10 @@ enum Storage {
     Mmap(memmap2::Mmap),
     /// Owned bytes in a `u64` buffer so that tensor data keeps at least 8-byte alignment, as
     /// it has in a page-aligned map.
-    Owned { words: Vec<u64>, len: usize },
+    Owned {
+        words: Vec<u64>,
+        len: usize,
+    },
 }
 
 impl Storage {
@@ -53,7 +56,10 @@ impl GgufFile {
     /// Memory-maps and validates the GGUF file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile> {
         let path = path.as_ref();
-        let io = |source| GgufError::Io { path: path.to_path_buf(), source };
+        let io = |source| GgufError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len < 4 {
@@ -76,7 +82,10 @@ impl GgufFile {
     pub fn from_bytes(bytes: &[u8]) -> Result<GgufFile> {
         let mut words = vec![0u64; bytes.len().div_ceil(8)];
         bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
-        Self::from_storage(Storage::Owned { words, len: bytes.len() })
+        Self::from_storage(Storage::Owned {
+            words,
+            len: bytes.len(),
+        })
     }
 
     fn from_storage(storage: Storage) -> Result<GgufFile> {
@@ -113,17 +122,25 @@ impl GgufFile {
 
     /// The value stored under `key`, if any.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.parsed.index.get(key).map(|&i| &self.parsed.metadata[i].1)
+        self.parsed
+            .index
+            .get(key)
+            .map(|&i| &self.parsed.metadata[i].1)
     }
 
     /// File offset of the value stored under `key`, for error messages about it.
     pub fn metadata_offset(&self, key: &str) -> Option<u64> {
-        self.parsed.index.get(key).map(|&i| self.parsed.value_offsets[i])
+        self.parsed
+            .index
+            .get(key)
+            .map(|&i| self.parsed.value_offsets[i])
     }
 
     /// The value under `key`, or [`GgufError::MissingKey`].
     pub fn require(&self, key: &str) -> Result<&Value> {
-        self.get(key).ok_or_else(|| GgufError::MissingKey { key: key.to_string() })
+        self.get(key).ok_or_else(|| GgufError::MissingKey {
+            key: key.to_string(),
+        })
     }
 
     fn wrong_type(key: &str, expected: &str, found: &Value) -> GgufError {
@@ -154,13 +171,15 @@ impl GgufFile {
     /// whether counts are u32 or u64).
     pub fn get_uint(&self, key: &str) -> Result<u64> {
         let v = self.require(key)?;
-        v.as_u64().ok_or_else(|| Self::wrong_type(key, "a non-negative integer", v))
+        v.as_u64()
+            .ok_or_else(|| Self::wrong_type(key, "a non-negative integer", v))
     }
 
     /// Any float or integer value, as `f64`.
     pub fn get_f64_lossy(&self, key: &str) -> Result<f64> {
         let v = self.require(key)?;
-        v.as_f64().ok_or_else(|| Self::wrong_type(key, "a number", v))
+        v.as_f64()
+            .ok_or_else(|| Self::wrong_type(key, "a number", v))
     }
 
     /// The elements of an array value of element type `T`.
@@ -179,7 +198,11 @@ impl GgufFile {
                 expected: format!("array of {}", T::VALUE_TYPE),
                 found: a.type_description(),
             }),
-            v => Err(Self::wrong_type(key, &format!("array of {}", T::VALUE_TYPE), v)),
+            v => Err(Self::wrong_type(
+                key,
+                &format!("array of {}", T::VALUE_TYPE),
+                v,
+            )),
         }
     }
 
@@ -200,12 +223,17 @@ impl GgufFile {
 
     /// The tensor named `name`, if present.
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
-        self.parsed.tensor_index.get(name).map(|&i| &self.parsed.tensors[i])
+        self.parsed
+            .tensor_index
+            .get(name)
+            .map(|&i| &self.parsed.tensors[i])
     }
 
     /// The tensor named `name`, or [`GgufError::MissingTensor`].
     pub fn require_tensor(&self, name: &str) -> Result<&TensorInfo> {
-        self.tensor(name).ok_or_else(|| GgufError::MissingTensor { name: name.to_string() })
+        self.tensor(name).ok_or_else(|| GgufError::MissingTensor {
+            name: name.to_string(),
+        })
     }
 
     /// The raw bytes of a tensor's data (no copy).

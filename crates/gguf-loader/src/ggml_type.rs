@@ -103,8 +103,12 @@ impl GgmlType {
         match id {
             4 => Some("Q4_2 was removed from ggml in 2023"),
             5 => Some("Q4_3 was removed from ggml in 2023"),
-            31..=33 => Some("Q4_0_4_4/Q4_0_4_8/Q4_0_8_8 are no longer allowed in GGUF files (ggml repacks Q4_0 at load instead)"),
-            36..=38 => Some("IQ4_NL_4_4/IQ4_NL_4_8/IQ4_NL_8_8 are no longer allowed in GGUF files (ggml repacks IQ4_NL at load instead)"),
+            31..=33 => Some(
+                "Q4_0_4_4/Q4_0_4_8/Q4_0_8_8 are no longer allowed in GGUF files (ggml repacks Q4_0 at load instead)",
+            ),
+            36..=38 => Some(
+                "IQ4_NL_4_4/IQ4_NL_4_8/IQ4_NL_8_8 are no longer allowed in GGUF files (ggml repacks IQ4_NL at load instead)",
+            ),
             _ => None,
         }
     }
@@ -112,7 +116,7 @@ impl GgmlType {
     /// Bytes taken by one row of `n` elements, or `None` when `n` is not a multiple of the
     /// block size or the size overflows.
     pub fn row_bytes(self, n: u64) -> Option<u64> {
-        if n % self.block_size() != 0 {
+        if !n.is_multiple_of(self.block_size()) {
             return None;
         }
         (n / self.block_size()).checked_mul(self.type_size())
@@ -146,7 +150,10 @@ mod tests {
     #[test]
     fn sizes_match_ggml_block_structs() {
         // sizeof(block_q8_0) = f16 d + 32 x i8.
-        assert_eq!((GgmlType::Q8_0.block_size(), GgmlType::Q8_0.type_size()), (32, 34));
+        assert_eq!(
+            (GgmlType::Q8_0.block_size(), GgmlType::Q8_0.type_size()),
+            (32, 34)
+        );
         // block_q4_K = 2 x f16 + 12 scale bytes + 128 nibble bytes.
         assert_eq!(GgmlType::Q4_K.type_size(), 2 * 2 + 12 + 128);
         // block_q6_K = ql[128] + qh[64] + scales[16] + f16 d.

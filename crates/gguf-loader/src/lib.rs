@@ -41,7 +41,9 @@ mod writer;
 pub use error::{GgufError, Result};
 pub use file::GgufFile;
 pub use ggml_type::GgmlType;
-pub use parse::{DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_DIMS, MAX_TENSOR_NAME};
+pub use parse::{
+    DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_DIMS, MAX_TENSOR_NAME,
+};
 pub use tensor::TensorInfo;
 pub use value::{Array, ArrayElement, Value, ValueType};
 pub use writer::GgufWriter;

@@ -47,11 +47,21 @@ pub(crate) struct Parsed {
 }
 
 fn invalid(field: String, offset: u64, reason: impl Into<String>) -> GgufError {
-    GgufError::Invalid { field, offset, reason: reason.into() }
+    GgufError::Invalid {
+        field,
+        offset,
+        reason: reason.into(),
+    }
 }
 
 /// Refuses a count that could not fit in the bytes left, before anything is allocated for it.
-fn check_count(c: &Cursor<'_>, count: u64, min_each: u64, offset: u64, field: FieldName<'_>) -> Result<()> {
+fn check_count(
+    c: &Cursor<'_>,
+    count: u64,
+    min_each: u64,
+    offset: u64,
+    field: FieldName<'_>,
+) -> Result<()> {
     let fits = c.remaining() / min_each;
     if count > fits {
         return Err(invalid(
@@ -101,17 +111,27 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed> {
     let n_tensors = c.u64(&|| "header n_tensors".into())?;
     let n_kv_offset = c.offset();
     let n_kv = c.u64(&|| "header n_kv".into())?;
-    check_count(&c, n_kv, MIN_KV_BYTES, n_kv_offset, &|| "header n_kv".into())?;
-    check_count(&c, n_tensors, MIN_TENSOR_INFO_BYTES, n_tensors_offset, &|| {
-        "header n_tensors".into()
+    check_count(&c, n_kv, MIN_KV_BYTES, n_kv_offset, &|| {
+        "header n_kv".into()
     })?;
+    check_count(
+        &c,
+        n_tensors,
+        MIN_TENSOR_INFO_BYTES,
+        n_tensors_offset,
+        &|| "header n_tensors".into(),
+    )?;
 
     let (metadata, value_offsets, index) = parse_metadata(&mut c, n_kv)?;
     let alignment = alignment(&metadata, &value_offsets, &index)?;
 
-    check_count(&c, n_tensors, MIN_TENSOR_INFO_BYTES, n_tensors_offset, &|| {
-        "header n_tensors".into()
-    })?;
+    check_count(
+        &c,
+        n_tensors,
+        MIN_TENSOR_INFO_BYTES,
+        n_tensors_offset,
+        &|| "header n_tensors".into(),
+    )?;
     let (tensors, tensor_index) = parse_tensor_infos(&mut c, n_tensors, alignment)?;
 
     let end_of_infos = c.offset();
@@ -130,7 +150,16 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed> {
     }
     check_tensor_extents(&tensors, data_offset, data_len)?;
 
-    Ok(Parsed { version, metadata, value_offsets, index, tensors, tensor_index, alignment, data_offset })
+    Ok(Parsed {
+        version,
+        metadata,
+        value_offsets,
+        index,
+        tensors,
+        tensor_index,
+        alignment,
+        data_offset,
+    })
 }
 
 type Metadata = (Vec<(String, Value)>, Vec<u64>, HashMap<String, usize>);
@@ -148,7 +177,10 @@ fn parse_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<Metadata> {
             return Err(invalid(
                 format!("kv[{i}] key"),
                 key_offset,
-                format!("key is {} bytes long; GGUF allows at most {MAX_KEY_LEN}", key.len()),
+                format!(
+                    "key is {} bytes long; GGUF allows at most {MAX_KEY_LEN}",
+                    key.len()
+                ),
             ));
         }
         if let Some(&first) = index.get(&key) {
@@ -162,7 +194,11 @@ fn parse_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<Metadata> {
         let tag_offset = c.offset();
         let tag = c.u32(&|| format!("kv[{i}] '{key}' type"))?;
         let ty = ValueType::from_tag(tag).ok_or_else(|| {
-            invalid(format!("kv[{i}] '{key}' type"), tag_offset, format!("unknown value type {tag}"))
+            invalid(
+                format!("kv[{i}] '{key}' type"),
+                tag_offset,
+                format!("unknown value type {tag}"),
+            )
         })?;
         value_offsets.push(c.offset());
         let value = read_value(c, ty, 0, &|| format!("kv[{i}] '{key}' value"))?;
@@ -173,7 +209,12 @@ fn parse_metadata(c: &mut Cursor<'_>, n_kv: u64) -> Result<Metadata> {
     Ok((metadata, value_offsets, index))
 }
 
-fn read_value(c: &mut Cursor<'_>, ty: ValueType, depth: u32, field: FieldName<'_>) -> Result<Value> {
+fn read_value(
+    c: &mut Cursor<'_>,
+    ty: ValueType,
+    depth: u32,
+    field: FieldName<'_>,
+) -> Result<Value> {
     Ok(match ty {
         ValueType::U8 => Value::U8(c.u8(field)?),
         ValueType::I8 => Value::I8(c.u8(field)? as i8),
@@ -196,7 +237,11 @@ fn read_bool(c: &mut Cursor<'_>, field: FieldName<'_>) -> Result<bool> {
     match c.u8(field)? {
         0 => Ok(false),
         1 => Ok(true),
-        b => Err(invalid(field(), offset, format!("bool must be 0 or 1, found {b}"))),
+        b => Err(invalid(
+            field(),
+            offset,
+            format!("bool must be 0 or 1, found {b}"),
+        )),
     }
 }
 
@@ -292,9 +337,17 @@ fn alignment(
         Value::U32(a) => {
             let a = u64::from(a);
             if a == 0 || !a.is_power_of_two() {
-                Err(invalid(field(), offset, format!("alignment {a} is not a power of two")))
+                Err(invalid(
+                    field(),
+                    offset,
+                    format!("alignment {a} is not a power of two"),
+                ))
             } else if a > MAX_ALIGNMENT {
-                Err(invalid(field(), offset, format!("alignment {a} exceeds the maximum {MAX_ALIGNMENT}")))
+                Err(invalid(
+                    field(),
+                    offset,
+                    format!("alignment {a} exceeds the maximum {MAX_ALIGNMENT}"),
+                ))
             } else {
                 Ok(a)
             }
@@ -319,7 +372,10 @@ fn parse_tensor_infos(c: &mut Cursor<'_>, n_tensors: u64, alignment: u64) -> Res
             return Err(invalid(
                 format!("tensor_info[{i}] name"),
                 info_offset,
-                format!("name is {} bytes long; ggml allows at most {MAX_TENSOR_NAME}", name.len()),
+                format!(
+                    "name is {} bytes long; ggml allows at most {MAX_TENSOR_NAME}",
+                    name.len()
+                ),
             ));
         }
         if let Some(&first) = index.get(&name) {
@@ -360,12 +416,12 @@ fn parse_tensor_infos(c: &mut Cursor<'_>, n_tensors: u64, alignment: u64) -> Res
                 .checked_mul(ne.max(1))
                 .filter(|&n| n <= i64::MAX as u64)
                 .ok_or_else(|| {
-                invalid(
-                    what(&format!("ne[{d}]")),
-                    dim_offset,
-                    "the product of the dimensions overflows a 64-bit element count",
-                )
-            })?;
+                    invalid(
+                        what(&format!("ne[{d}]")),
+                        dim_offset,
+                        "the product of the dimensions overflows a 64-bit element count",
+                    )
+                })?;
             *dim = ne;
         }
         let n_elements = dims.iter().product::<u64>();
@@ -398,11 +454,15 @@ fn parse_tensor_infos(c: &mut Cursor<'_>, n_tensors: u64, alignment: u64) -> Res
             .try_fold(row_bytes, |acc, &d| acc.checked_mul(d))
             .filter(|&b| b <= isize::MAX as u64)
             .ok_or_else(|| {
-                invalid(what("shape"), n_dims_offset, "tensor size in bytes overflows")
+                invalid(
+                    what("shape"),
+                    n_dims_offset,
+                    "tensor size in bytes overflows",
+                )
             })?;
         let offset_offset = c.offset();
         let offset = c.u64(&|| what("offset"))?;
-        if offset % alignment != 0 {
+        if !offset.is_multiple_of(alignment) {
             return Err(invalid(
                 what("offset"),
                 offset_offset,
@@ -440,7 +500,9 @@ fn check_tensor_extents(tensors: &[TensorInfo], data_offset: u64, data_len: u64)
             ));
         }
     }
-    let mut order: Vec<usize> = (0..tensors.len()).filter(|&i| tensors[i].n_bytes > 0).collect();
+    let mut order: Vec<usize> = (0..tensors.len())
+        .filter(|&i| tensors[i].n_bytes > 0)
+        .collect();
     order.sort_by_key(|&i| tensors[i].offset);
     for pair in order.windows(2) {
         let (a, b) = (&tensors[pair[0]], &tensors[pair[1]]);

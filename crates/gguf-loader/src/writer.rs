@@ -66,7 +66,9 @@ impl<'a> GgufWriter<'a> {
     /// Writes this version number (2 or 3; the layouts are identical for little-endian files).
     pub fn set_version(&mut self, version: u32) -> Result<()> {
         if version != 2 && version != 3 {
-            return Err(write_error(format!("version {version}: only 2 and 3 can be written")));
+            return Err(write_error(format!(
+                "version {version}: only 2 and 3 can be written"
+            )));
         }
         self.version = version;
         Ok(())
@@ -81,9 +83,7 @@ impl<'a> GgufWriter<'a> {
         }
         if key == "general.alignment" {
             match value {
-                Value::U32(a)
-                    if a != 0 && a.is_power_of_two() && u64::from(a) <= MAX_ALIGNMENT =>
-                {
+                Value::U32(a) if a != 0 && a.is_power_of_two() && u64::from(a) <= MAX_ALIGNMENT => {
                     self.alignment = u64::from(a);
                 }
                 ref v => {
@@ -117,7 +117,10 @@ impl<'a> GgufWriter<'a> {
             return Err(write_error(format!("duplicate tensor name '{name}'")));
         }
         if shape.len() > MAX_DIMS as usize {
-            return Err(write_error(format!("tensor '{name}' has {} dimensions", shape.len())));
+            return Err(write_error(format!(
+                "tensor '{name}' has {} dimensions",
+                shape.len()
+            )));
         }
         let ne0 = shape.first().copied().unwrap_or(1);
         let n_bytes = ggml_type
@@ -135,13 +138,21 @@ impl<'a> GgufWriter<'a> {
             )));
         }
         self.names.insert(name.clone());
-        self.tensors.push(PendingTensor { name, ggml_type, shape: shape.to_vec(), data });
+        self.tensors.push(PendingTensor {
+            name,
+            ggml_type,
+            shape: shape.to_vec(),
+            data,
+        });
         Ok(())
     }
 
     /// Writes the file to `out`.
     pub fn write<W: Write>(&self, out: &mut W) -> io::Result<()> {
-        let mut w = CountingWriter { inner: out, written: 0 };
+        let mut w = CountingWriter {
+            inner: out,
+            written: 0,
+        };
         w.write_all(&GGUF_MAGIC)?;
         w.write_all(&self.version.to_le_bytes())?;
         w.write_all(&(self.tensors.len() as u64).to_le_bytes())?;
@@ -173,7 +184,10 @@ impl<'a> GgufWriter<'a> {
     /// Writes the file to `path`.
     pub fn write_file(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let io = |source| GgufError::Io { path: path.to_path_buf(), source };
+        let io = |source| GgufError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::create(path).map_err(io)?;
         let mut buf = io::BufWriter::with_capacity(1 << 20, file);
         self.write(&mut buf).map_err(io)?;

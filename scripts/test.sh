@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's test command (README; .ci/run calls it). Needs only a Rust toolchain.
+#
+#   scripts/test.sh            formatting, lints, then every test of the workspace
+#
+# Tests that need the shared models (../shared/models) run when the folder is present and
+# print a loud SKIPPED line otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if cargo fmt --version >/dev/null 2>&1; then
+    step "cargo fmt --check"
+    cargo fmt --all --check
+else
+    echo "warning: rustfmt is not installed; skipping the formatting check"
+fi
+
+if cargo clippy --version >/dev/null 2>&1; then
+    step "cargo clippy"
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+else
+    echo "warning: clippy is not installed; skipping lints"
+fi
+
+step "cargo test"
+cargo test --workspace --locked
+
+if [ -d ../shared/models ]; then
+    step "ggufembed inspect on the shared models"
+    for m in ../shared/models/all-MiniLM-L6-v2.{f32,f16,q8_0}.gguf; do
+        n=$(cargo run -q --locked -p ggufembed -- inspect --json "$m" |
+            python3 -c 'import json,sys; print(len(json.load(sys.stdin)["tensors"]))')
+        echo "$m: $n tensors"
+        [ "$n" = 101 ] || { echo "expected 101 tensors in $m"; exit 1; }
+    done
+else
+    echo "SKIPPED: ../shared/models not present; inspect smoke test not run"
+fi
+step "all tests passed"

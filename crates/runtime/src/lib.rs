@@ -1,8 +1,15 @@
 //! Model graphs (BERT first) and the worker pool that runs them.
 //!
 //! This crate joins the two leaf crates: [`gguf_loader`] hands it typed views of a GGUF file's
-//! tensors and [`ggufembed_kernels`] computes with them. Nothing here is written yet beyond the
-//! re-exports the public crate builds on; the BERT graph arrives with the end-to-end issue.
+//! tensors and [`ggufembed_kernels`] computes with them. Today it holds the [`tokenizer`] built
+//! from GGUF metadata (WordPiece for BERT) and the crate's error type; the BERT graph and the
+//! worker pool arrive with the end-to-end and parallel-runtime work.
 
 pub use gguf_loader;
 pub use ggufembed_kernels as kernels;
+
+pub mod error;
+pub mod tokenizer;
+
+pub use error::RuntimeError;
+pub use tokenizer::Tokenizer;

@@ -1,0 +1,323 @@
+//! Text → token ids, built from a GGUF file's `tokenizer.*` metadata alone (no `tokenizer.json`).
+//!
+//! [`Tokenizer::from_gguf`] dispatches on `tokenizer.ggml.model`:
+//!
+//! | `tokenizer.ggml.model` | tokenizer | module |
+//! |------------------------|-----------|--------|
+//! | `bert`                 | WordPiece, as Hugging Face's `BertTokenizerFast` | `wordpiece` |
+//!
+//! Any other value is [`RuntimeError::UnsupportedTokenizer`]. SentencePiece (`llama`, for
+//! EmbeddingGemma) will be a sibling module and one more variant of the private `Inner` enum.
+//!
+//! The pipelines are those of the [`tokenizers`] crate, so ids are identical to the Hugging Face
+//! tokenizer's: the tests check every text of a 261-line reference fixture (CJK, Korean, Hindi,
+//! emoji, control characters, 300-character words, literal `[SEP]`, …).
+//!
+//! Texts are untrusted input: encoding never panics. Any string is accepted; a panic inside the
+//! `tokenizers` crate (none is known) would be caught and returned as
+//! [`RuntimeError::Tokenizer`].
+//!
+//! # BERT (`bert`)
+//!
+//! - **Vocabulary.** llama.cpp's converter rewrites `vocab.txt`: word-initial pieces get a `▁`
+//!   (U+2581) prefix, continuation pieces lose their `##`, control tokens (`token_type` 3:
+//!   `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]`) are stored unchanged (`[unusedN]` are not
+//!   control tokens and got a `▁`). The mapping back (control: unchanged; `▁x`: `x`; `x`:
+//!   `##x`) reproduces all-MiniLM-L6-v2's `vocab.txt` exactly. Without
+//!   `tokenizer.ggml.token_type`, the pieces at the special ids are the ones kept unchanged.
+//! - **Collisions.** Two pieces that map to the same string are refused
+//!   ([`RuntimeError::Metadata`] naming both ids), since only one of them could ever be produced
+//!   and which one is arbitrary.
+//! - **Special ids.** `[CLS]` is `tokenizer.ggml.bos_token_id` (or `cls_token_id`), `[SEP]` is
+//!   `tokenizer.ggml.seperator_token_id` (llama.cpp's spelling; or `eos_token_id`), `[UNK]` is
+//!   `unknown_token_id`: required, and like the optional `padding_token_id` and `mask_token_id`,
+//!   below the vocabulary size. Every sequence is `[CLS] … [SEP]`, whatever
+//!   `add_bos_token`/`add_eos_token` say (they are true in BERT files). Special tokens written
+//!   literally in a text (`"[SEP]"`, case-sensitive) are recognised, as in Hugging Face.
+//! - **Normalizer.** Hugging Face's `BertNormalizer`: clean text, spaces around CJK ideographs,
+//!   and if `tokenizer.ggml.normalizer.lowercase` (default `true` when absent) lowercasing and
+//!   accent stripping. Then `BertPreTokenizer` (whitespace and punctuation) and WordPiece with
+//!   `##` continuations and `[UNK]` for words longer than 100 characters or not segmentable.
+//!
+//! ```
+//! # fn main() -> Result<(), ggufembed_runtime::error::RuntimeError> {
+//! use ggufembed_runtime::gguf_loader::GgufFile;
+//! use ggufembed_runtime::tokenizer::Tokenizer;
+//!
+//! # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm-vocab.gguf");
+//! # /*
+//! let path = "all-MiniLM-L6-v2.q8_0.gguf";
+//! # */
+//! let file = GgufFile::open(path)?;
+//! let tokenizer = Tokenizer::from_gguf(&file)?;
+//! assert_eq!(tokenizer.encode("Hello, world!")?, [101, 7592, 1010, 2088, 999, 102]);
+//! let (ids, truncated) = tokenizer.encode_truncated("Hello, world!", 4)?;
+//! assert_eq!((ids, truncated), (vec![101, 7592, 1010, 102], true));
+//! # Ok(()) }
+//! ```
+
+mod wordpiece;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use gguf_loader::GgufFile;
+
+use crate::error::{Result, RuntimeError};
+
+/// Metadata keys read by the tokenizers (GGUF / llama.cpp names).
+pub(crate) mod keys {
+    /// Tokenizer family: `bert`, `llama`, `gpt2`, ….
+    pub const MODEL: &str = "tokenizer.ggml.model";
+    /// The pieces, indexed by id.
+    pub const TOKENS: &str = "tokenizer.ggml.tokens";
+    /// llama.cpp token types (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte).
+    pub const TOKEN_TYPE: &str = "tokenizer.ggml.token_type";
+    /// Beginning-of-sequence id (`[CLS]` for BERT).
+    pub const BOS_ID: &str = "tokenizer.ggml.bos_token_id";
+    /// `[CLS]` id, written by some converters instead of or besides `bos_token_id`.
+    pub const CLS_ID: &str = "tokenizer.ggml.cls_token_id";
+    /// End-of-sequence id.
+    pub const EOS_ID: &str = "tokenizer.ggml.eos_token_id";
+    /// `[SEP]` id, in llama.cpp's spelling.
+    pub const SEP_ID: &str = "tokenizer.ggml.seperator_token_id";
+    /// Unknown-token id.
+    pub const UNK_ID: &str = "tokenizer.ggml.unknown_token_id";
+    /// Padding id.
+    pub const PAD_ID: &str = "tokenizer.ggml.padding_token_id";
+    /// Mask id.
+    pub const MASK_ID: &str = "tokenizer.ggml.mask_token_id";
+    /// Whether BERT's normalizer lowercases (and strips accents).
+    pub const LOWERCASE: &str = "tokenizer.ggml.normalizer.lowercase";
+}
+
+/// The special token ids of a tokenizer, all `< vocab_size()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SpecialIds {
+    /// First id of every sequence: `[CLS]` for BERT (`tokenizer.ggml.bos_token_id`).
+    pub bos: u32,
+    /// Last id of every sequence: `[SEP]` for BERT (`tokenizer.ggml.seperator_token_id`, or
+    /// `eos_token_id` when absent).
+    pub eos: u32,
+    /// Id of pieces outside the vocabulary: `[UNK]` for BERT.
+    pub unk: u32,
+    /// Padding id (`[PAD]`), if the file names one. Encoding never emits it; batching may.
+    pub pad: Option<u32>,
+    /// Mask id (`[MASK]`), if the file names one. Only produced when written literally.
+    pub mask: Option<u32>,
+}
+
+impl SpecialIds {
+    /// Every special id, `pad` and `mask` included when present.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + use<> {
+        [
+            Some(self.bos),
+            Some(self.eos),
+            Some(self.unk),
+            self.pad,
+            self.mask,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// Whether `id` is one of the special ids.
+    pub fn contains(&self, id: u32) -> bool {
+        self.iter().any(|s| s == id)
+    }
+}
+
+/// The tokenizer families implemented; one variant per sibling module.
+#[derive(Debug)]
+enum Inner {
+    WordPiece(wordpiece::WordPieceTokenizer),
+}
+
+/// A text tokenizer built from GGUF metadata. Immutable once built: `Send + Sync`, share it
+/// between threads behind an `Arc` or a reference.
+#[derive(Debug)]
+pub struct Tokenizer {
+    inner: Inner,
+    special: SpecialIds,
+    vocab_size: usize,
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer described by `file`'s `tokenizer.*` metadata.
+    ///
+    /// Takes a few milliseconds for a 30k-piece vocabulary (no JSON is involved).
+    ///
+    /// # Errors
+    ///
+    /// - [`RuntimeError::Gguf`] if a required key is missing (`tokenizer.ggml.model`,
+    ///   `tokenizer.ggml.tokens`) or a key has the wrong type;
+    /// - [`RuntimeError::UnsupportedTokenizer`] if `tokenizer.ggml.model` is not `bert`;
+    /// - [`RuntimeError::Metadata`] if the vocabulary is empty, token types do not match it,
+    ///   a required special id is missing or outside the vocabulary, or two pieces collide
+    ///   (see the `wordpiece` module docs);
+    /// - [`RuntimeError::Tokenizer`] if the `tokenizers` crate refuses the configuration.
+    pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer> {
+        let model = file.get_str(keys::MODEL)?;
+        match model {
+            "bert" => {
+                let (wp, special, vocab_size) = wordpiece::WordPieceTokenizer::from_gguf(file)?;
+                Ok(Tokenizer {
+                    inner: Inner::WordPiece(wp),
+                    special,
+                    vocab_size,
+                })
+            }
+            other => Err(RuntimeError::UnsupportedTokenizer {
+                model: other.to_owned(),
+            }),
+        }
+    }
+
+    /// The ids of `text` with the special tokens (`[CLS] … [SEP]`), untruncated.
+    ///
+    /// Any string is accepted; the empty string (or one of whitespace and control characters
+    /// only) gives `[bos, eos]`.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Tokenizer`] if the underlying tokenizer fails, which it is not known to do
+    /// for any input.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        self.encode_into(text, &mut ids)?;
+        Ok(ids)
+    }
+
+    /// Like [`Tokenizer::encode`], into `ids` (cleared first), reusing its capacity.
+    ///
+    /// On error, `ids` is left empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tokenizer::encode`].
+    pub fn encode_into(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
+        ids.clear();
+        ids.push(self.special.bos);
+        let result = catch_unwind(AssertUnwindSafe(|| match &self.inner {
+            Inner::WordPiece(wp) => wp.encode_into(text, ids),
+        }))
+        .unwrap_or_else(|_| {
+            Err(RuntimeError::tokenizer(format!(
+                "internal panic while tokenizing a text of {} bytes",
+                text.len()
+            )))
+        });
+        if let Err(e) = result {
+            ids.clear();
+            return Err(e);
+        }
+        ids.push(self.special.eos);
+        Ok(())
+    }
+
+    /// The ids of `text` with special tokens, truncated to at most `max_len` ids *including*
+    /// the special tokens; `eos` (`[SEP]`) stays last. Returns the ids and whether any were cut.
+    ///
+    /// Truncation keeps the beginning of the text (Hugging Face's `LongestFirst`/`Right`
+    /// truncation for a single sequence): with `n` ids untruncated and `n > max_len`, the result
+    /// is the first `max_len - 1` ids followed by `eos`.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::InvalidArgument`] if `max_len < 2` (no room for `bos` and `eos`); otherwise
+    /// as [`Tokenizer::encode`].
+    pub fn encode_truncated(&self, text: &str, max_len: usize) -> Result<(Vec<u32>, bool)> {
+        let mut ids = Vec::new();
+        let truncated = self.encode_truncated_into(text, max_len, &mut ids)?;
+        Ok((ids, truncated))
+    }
+
+    /// Like [`Tokenizer::encode_truncated`], into `ids` (cleared first); returns whether ids
+    /// were cut.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tokenizer::encode_truncated`]; `ids` is left empty.
+    pub fn encode_truncated_into(
+        &self,
+        text: &str,
+        max_len: usize,
+        ids: &mut Vec<u32>,
+    ) -> Result<bool> {
+        ids.clear();
+        if max_len < 2 {
+            return Err(RuntimeError::InvalidArgument {
+                name: "max_len",
+                reason: format!(
+                    "{max_len} leaves no room for the two special tokens; it must be at least 2"
+                ),
+            });
+        }
+        self.encode_into(text, ids)?;
+        if ids.len() <= max_len {
+            return Ok(false);
+        }
+        ids.truncate(max_len - 1);
+        ids.push(self.special.eos);
+        Ok(true)
+    }
+
+    /// Number of ids in the vocabulary; every id produced is below it.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// The special ids (`[CLS]`, `[SEP]`, `[UNK]`, `[PAD]`, `[MASK]` for BERT).
+    pub fn special_ids(&self) -> SpecialIds {
+        self.special
+    }
+
+    /// The `tokenizer.ggml.model` family this tokenizer implements, e.g. `"bert"`.
+    pub fn model(&self) -> &'static str {
+        match self.inner {
+            Inner::WordPiece(_) => "bert",
+        }
+    }
+}
+
+/// Reads the first of `names` present in `file` as a token id below `n_vocab`; `None` if none
+/// is present.
+fn read_token_id(file: &GgufFile, names: &[&str], n_vocab: usize) -> Result<Option<u32>> {
+    let Some(&name) = names.iter().find(|&&name| file.get(name).is_some()) else {
+        return Ok(None);
+    };
+    let id = file.get_uint(name)?;
+    match u32::try_from(id) {
+        Ok(id) if (id as usize) < n_vocab => Ok(Some(id)),
+        _ => Err(RuntimeError::metadata(
+            name,
+            format!("token id {id} is outside the vocabulary of {n_vocab} tokens"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn tokenizer_is_send_and_sync() {
+        assert_send_sync::<Tokenizer>();
+        assert_send_sync::<RuntimeError>();
+    }
+
+    #[test]
+    fn special_ids_iterate_present_ids() {
+        let s = SpecialIds {
+            bos: 1,
+            eos: 2,
+            unk: 3,
+            pad: None,
+            mask: Some(4),
+        };
+        assert_eq!(s.iter().collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert!(s.contains(4));
+        assert!(!s.contains(0));
+    }
+}

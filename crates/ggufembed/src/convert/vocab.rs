@@ -1,0 +1,732 @@
+//! The WordPiece vocabulary and special tokens, as llama.cpp's `BertModel.set_vocab` (with
+//! `TextModel.get_vocab_base`) and gguf-py's `SpecialVocab` write them.
+
+use std::path::{Path, PathBuf};
+
+use gguf_loader::{Array, Value};
+use serde_json::{Map, Value as Json};
+
+use super::hf::{self, Config};
+use super::pretok;
+use super::{ConvertError, Result};
+
+/// gguf-py's `TokenType`.
+const NORMAL: i32 = 1;
+const CONTROL: i32 = 3;
+const USER_DEFINED: i32 = 4;
+const UNUSED: i32 = 5;
+
+/// Largest vocabulary accepted (before allocating a token list for it).
+const MAX_VOCAB: u64 = 1 << 24;
+
+/// The vocabulary and tokenizer metadata of a model.
+#[derive(Debug)]
+pub(crate) struct Vocab {
+    /// Tokens in id order, in llama.cpp's phantom-space spelling.
+    pub tokens: Vec<String>,
+    /// gguf-py token types, in id order.
+    pub toktypes: Vec<i32>,
+    /// `tokenizer.ggml.pre`.
+    pub pre: String,
+    special: Special,
+}
+
+#[derive(Debug, Default)]
+struct Special {
+    /// (type, id) in the order gguf-py's `special_token_ids` dict holds them.
+    ids: Vec<(String, u32)>,
+    /// (type, add) in the order of gguf-py's `add_special_token` dict.
+    add: Vec<(String, bool)>,
+    chat_template: Option<String>,
+    lowercase: bool,
+    types: Vec<String>,
+}
+
+impl Special {
+    fn set_id(&mut self, typ: &str, id: Option<&Json>, n_vocab: usize) {
+        let Some(id) = id.and_then(Json::as_u64) else {
+            return;
+        };
+        if id < n_vocab as u64 && !self.ids.iter().any(|(t, _)| t == typ) {
+            self.ids.push((typ.to_string(), id as u32));
+        }
+    }
+
+    fn set_add(&mut self, typ: &str, value: bool) {
+        match self.add.iter_mut().find(|(t, _)| t == typ) {
+            Some(entry) => entry.1 = value,
+            None => self.add.push((typ.to_string(), value)),
+        }
+    }
+}
+
+/// Python truthiness of an optional JSON value.
+fn truthy(v: Option<&Json>) -> bool {
+    match v {
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
+        Some(Json::String(s)) => !s.is_empty(),
+        Some(Json::Array(a)) => !a.is_empty(),
+        Some(Json::Object(o)) => !o.is_empty(),
+        Some(Json::Number(n)) => n.as_f64() != Some(0.0),
+    }
+}
+
+/// `TextModel.does_token_look_special`.
+fn looks_special(token: &str) -> bool {
+    matches!(token, "<pad>" | "<mask>" | "<2mass>" | "[@BOS@]")
+        || (token.starts_with("<|") && token.ends_with("|>"))
+        || (token.starts_with("<｜") && token.ends_with("｜>"))
+        || (token.starts_with("<unused") && token.ends_with('>'))
+}
+
+/// `BertModel.set_vocab`'s phantom-space spelling.
+fn phantom(token: &str, toktype: i32) -> String {
+    if toktype == CONTROL {
+        token.to_string()
+    } else if let Some(rest) = token.strip_prefix("##") {
+        rest.to_string()
+    } else {
+        format!("\u{2581}{token}")
+    }
+}
+
+/// Whether a tokenizer.json normalizer lowercases (gguf-py's `_parse_normalizer`).
+fn normalizer_lowercases(normalizer: &Json) -> bool {
+    match normalizer.get("type").and_then(Json::as_str) {
+        Some("Lowercase") => true,
+        Some("BertNormalizer") => normalizer
+            .get("lowercase")
+            .and_then(Json::as_bool)
+            .unwrap_or(true),
+        Some("Sequence") => normalizer
+            .get("normalizers")
+            .and_then(Json::as_array)
+            .is_some_and(|ns| ns.iter().any(normalizer_lowercases)),
+        _ => false,
+    }
+}
+
+/// An added token of tokenizer.json.
+struct AddedToken {
+    id: u64,
+    content: String,
+    special: bool,
+}
+
+/// Loads the vocabulary from `tokenizer.json` (preferred) or `vocab.txt`, with the special
+/// tokens from `tokenizer_config.json` and `config.json`.
+pub(crate) fn load(dir: &Path, config: &Config, warnings: &mut Vec<String>) -> Result<Vocab> {
+    let tokenizer_path = dir.join("tokenizer.json");
+    let vocab_txt = dir.join("vocab.txt");
+    let tc_path = dir.join("tokenizer_config.json");
+    let tokenizer_config = match hf::read_optional_json(&tc_path)? {
+        Some(j) => Some(hf::expect_object(&tc_path, j)?),
+        None => None,
+    };
+
+    // token -> id, as transformers' `tokenizer.vocab` (base vocabulary plus added tokens).
+    let mut entries: Vec<(String, u64)>;
+    let added: Vec<AddedToken>;
+    let tokenizer_json: Option<Map<String, Json>>;
+    let vocab_source: PathBuf;
+    if tokenizer_path.exists() {
+        let tok = hf::expect_object(
+            &tokenizer_path,
+            hf::read_json(&tokenizer_path, "tokenizer")?,
+        )?;
+        let bad = |reason: String| ConvertError::Vocab {
+            path: tokenizer_path.clone(),
+            reason,
+        };
+        let model = tok
+            .get("model")
+            .and_then(Json::as_object)
+            .ok_or_else(|| bad("key 'model' is missing or not an object".into()))?;
+        let ty = model
+            .get("type")
+            .and_then(Json::as_str)
+            .unwrap_or("WordPiece");
+        if ty != "WordPiece" {
+            return Err(bad(format!(
+                "tokenizer model is {ty}, but BERT needs a WordPiece tokenizer"
+            )));
+        }
+        let vocab = model
+            .get("vocab")
+            .and_then(Json::as_object)
+            .ok_or_else(|| bad("key 'model.vocab' is missing or not an object".into()))?;
+        entries = Vec::with_capacity(vocab.len());
+        for (token, id) in vocab {
+            let id = id.as_u64().ok_or_else(|| {
+                bad(format!(
+                    "id of token {token:?} in 'model.vocab' is not a non-negative integer"
+                ))
+            })?;
+            entries.push((token.clone(), id));
+        }
+        let mut list = Vec::new();
+        if let Some(a) = tok.get("added_tokens") {
+            let a = a
+                .as_array()
+                .ok_or_else(|| bad("key 'added_tokens' is not a list".into()))?;
+            for (i, t) in a.iter().enumerate() {
+                let id = t.get("id").and_then(Json::as_u64);
+                let content = t.get("content").and_then(Json::as_str);
+                let (Some(id), Some(content)) = (id, content) else {
+                    return Err(bad(format!(
+                        "added_tokens[{i}] needs an integer 'id' and a string 'content'"
+                    )));
+                };
+                let special = t.get("special").and_then(Json::as_bool).unwrap_or(false);
+                list.push(AddedToken {
+                    id,
+                    content: content.to_string(),
+                    special,
+                });
+            }
+        }
+        added = list;
+        tokenizer_json = Some(tok);
+        vocab_source = tokenizer_path.clone();
+    } else if vocab_txt.exists() {
+        let text = std::fs::read(&vocab_txt).map_err(|source| ConvertError::Io {
+            path: vocab_txt.clone(),
+            source,
+        })?;
+        let text = String::from_utf8(text).map_err(|e| ConvertError::Vocab {
+            path: vocab_txt.clone(),
+            reason: format!("not valid UTF-8: {e}"),
+        })?;
+        entries = text
+            .split_terminator('\n')
+            .enumerate()
+            .map(|(i, line)| {
+                (
+                    line.strip_suffix('\r').unwrap_or(line).to_string(),
+                    i as u64,
+                )
+            })
+            .collect();
+        // A slow BertTokenizer registers its special tokens as added tokens.
+        let mut list = Vec::new();
+        if let Some(tc) = &tokenizer_config {
+            let map_path = dir.join("special_tokens_map.json");
+            let map = match hf::read_optional_json(&map_path)? {
+                Some(j) => hf::expect_object(&map_path, j)?,
+                None => Map::new(),
+            };
+            for key in [
+                "bos_token",
+                "eos_token",
+                "unk_token",
+                "sep_token",
+                "pad_token",
+                "cls_token",
+                "mask_token",
+            ] {
+                let v = tc.get(key).or_else(|| map.get(key));
+                let content = match v {
+                    Some(Json::String(s)) => s.as_str(),
+                    Some(Json::Object(o)) => o.get("content").and_then(Json::as_str).unwrap_or(""),
+                    _ => "",
+                };
+                if let Some((_, id)) = entries.iter().find(|(t, _)| t == content) {
+                    list.push(AddedToken {
+                        id: *id,
+                        content: content.to_string(),
+                        special: true,
+                    });
+                }
+            }
+        }
+        added = list;
+        tokenizer_json = None;
+        vocab_source = vocab_txt.clone();
+    } else {
+        return Err(ConvertError::Vocab {
+            path: dir.to_path_buf(),
+            reason: "neither tokenizer.json nor vocab.txt is present".into(),
+        });
+    }
+    for a in &added {
+        entries.push((a.content.clone(), a.id));
+    }
+    if entries.is_empty() {
+        return Err(ConvertError::Vocab {
+            path: vocab_source,
+            reason: "the vocabulary is empty".into(),
+        });
+    }
+
+    let n_vocab = match config.vocab_size {
+        Some(n) => n,
+        None => {
+            let mut uniq: Vec<&str> = entries.iter().map(|(t, _)| t.as_str()).collect();
+            uniq.sort_unstable();
+            uniq.dedup();
+            uniq.len() as u64
+        }
+    };
+    if n_vocab > MAX_VOCAB {
+        return Err(ConvertError::Vocab {
+            path: vocab_source,
+            reason: format!(
+                "vocab_size {n_vocab} (config.json) is implausibly large (limit {MAX_VOCAB})"
+            ),
+        });
+    }
+    let max_id = entries.iter().map(|(_, id)| *id).max().unwrap_or(0);
+    if max_id >= n_vocab {
+        return Err(ConvertError::Vocab {
+            path: vocab_source,
+            reason: format!("token id {max_id} is not below vocab_size {n_vocab} (config.json)"),
+        });
+    }
+    let n_vocab = n_vocab as usize;
+    let mut reverse: Vec<Option<&str>> = vec![None; n_vocab];
+    for (token, id) in &entries {
+        reverse[*id as usize] = Some(token);
+    }
+    let mut tokens = Vec::with_capacity(n_vocab);
+    let mut toktypes = Vec::with_capacity(n_vocab);
+    for (i, token) in reverse.iter().enumerate() {
+        let (token, ty) = match token {
+            None => (format!("[PAD{i}]"), UNUSED),
+            Some(token) => match added.iter().rev().find(|a| a.content == *token) {
+                Some(a) if a.special || looks_special(token) => (token.to_string(), CONTROL),
+                Some(_) => (token.replace('\u{2581}', " "), USER_DEFINED),
+                None => (token.to_string(), NORMAL),
+            },
+        };
+        tokens.push(phantom(&token, ty));
+        toktypes.push(ty);
+    }
+
+    let special = special_vocab(
+        dir,
+        tokenizer_json.as_ref(),
+        tokenizer_config.clone(),
+        &added,
+        &config.raw,
+        n_vocab,
+    )?;
+    let lowercase_wordpiece = match &tokenizer_json {
+        Some(_) => special.lowercase,
+        None => tokenizer_config_lowercases(&tc_path)?,
+    };
+    let fallback = if lowercase_wordpiece {
+        "jina-v2-en"
+    } else {
+        "default"
+    };
+    let pre = if tokenizer_json.is_some() {
+        match pretok::identify(&tokenizer_path) {
+            pretok::PreTokenizer::Known(name) => name.to_string(),
+            pretok::PreTokenizer::Unknown(hash) => {
+                warnings.push(format!(
+                    "tokenizer.ggml.pre: the probe hash {hash} of tokenizer.json is not in llama.cpp's table \
+                     (llama.cpp refuses to convert such a tokenizer); wrote '{fallback}'"
+                ));
+                fallback.to_string()
+            }
+            pretok::PreTokenizer::Unavailable(reason) => {
+                warnings.push(format!(
+                    "tokenizer.ggml.pre: the tokenizers library cannot run tokenizer.json ({reason}); wrote '{fallback}'"
+                ));
+                fallback.to_string()
+            }
+        }
+    } else {
+        let tc = tokenizer_config.as_ref();
+        let flag = |key: &str, default: bool| {
+            tc.and_then(|m| m.get(key))
+                .and_then(Json::as_bool)
+                .unwrap_or(default)
+        };
+        let token = |key: &str, default: &'static str| -> String {
+            match tc.and_then(|m| m.get(key)) {
+                Some(Json::String(s)) => s.clone(),
+                Some(Json::Object(o)) => o
+                    .get("content")
+                    .and_then(Json::as_str)
+                    .unwrap_or(default)
+                    .to_string(),
+                _ => default.to_string(),
+            }
+        };
+        let (unk, cls, sep) = (
+            token("unk_token", "[UNK]"),
+            token("cls_token", "[CLS]"),
+            token("sep_token", "[SEP]"),
+        );
+        let slow = pretok::SlowBert {
+            vocab: entries
+                .iter()
+                .map(|(t, id)| (t.clone(), *id as u32))
+                .collect(),
+            do_lower_case: flag("do_lower_case", true),
+            tokenize_chinese_chars: flag("tokenize_chinese_chars", true),
+            strip_accents: tc
+                .and_then(|m| m.get("strip_accents"))
+                .and_then(Json::as_bool),
+            unk: &unk,
+            cls: &cls,
+            sep: &sep,
+        };
+        match pretok::identify_slow_bert(&slow) {
+            pretok::PreTokenizer::Known(name) => name.to_string(),
+            other => {
+                let why = match other {
+                    pretok::PreTokenizer::Unknown(hash) => format!(
+                        "the probe hash {hash} of the tokenizer built from vocab.txt is not in llama.cpp's table \
+                         (llama.cpp refuses to convert such a tokenizer)"
+                    ),
+                    pretok::PreTokenizer::Unavailable(reason) => {
+                        format!("cannot build a tokenizer from vocab.txt ({reason})")
+                    }
+                    pretok::PreTokenizer::Known(_) => unreachable!("handled above"),
+                };
+                warnings.push(format!("tokenizer.ggml.pre: {why}; wrote '{fallback}'"));
+                fallback.to_string()
+            }
+        }
+    };
+    Ok(Vocab {
+        tokens,
+        toktypes,
+        pre,
+        special,
+    })
+}
+
+/// Whether a slow BertTokenizer lowercases (`do_lower_case`, true by default).
+fn tokenizer_config_lowercases(path: &Path) -> Result<bool> {
+    match hf::read_optional_json(path)? {
+        Some(Json::Object(m)) => Ok(m
+            .get("do_lower_case")
+            .and_then(Json::as_bool)
+            .unwrap_or(true)),
+        _ => Ok(true),
+    }
+}
+
+/// gguf-py's `SpecialVocab(dir, n_vocab=...)`: `_try_load_from_tokenizer_json` then
+/// `_try_load_from_config_json`.
+fn special_vocab(
+    dir: &Path,
+    tokenizer: Option<&Map<String, Json>>,
+    mut tc: Option<Map<String, Json>>,
+    added: &[AddedToken],
+    config: &Map<String, Json>,
+    n_vocab: usize,
+) -> Result<Special> {
+    let mut s = Special {
+        types: ["bos", "eos", "unk", "sep", "pad", "cls", "mask"]
+            .map(String::from)
+            .to_vec(),
+        ..Special::default()
+    };
+    // Without tokenizer.json gguf-py looks special tokens up in an empty added-token list.
+    let added: &[AddedToken] = if tokenizer.is_some() { added } else { &[] };
+    if let Some(tok) = tokenizer {
+        if let Some(n) = tok.get("normalizer").filter(|n| truthy(Some(n))) {
+            s.lowercase = normalizer_lowercases(n);
+        }
+        parse_post_processor(tok, &mut tc, &mut s);
+    }
+    let tc_truthy = tc.as_ref().is_some_and(|m| !m.is_empty());
+    if tc_truthy {
+        let tc = tc.as_ref().expect("checked");
+        let jinja = dir.join("chat_template.jinja");
+        let json = dir.join("chat_template.json");
+        let alt = if jinja.is_file() {
+            Some(Json::String(std::fs::read_to_string(&jinja).map_err(
+                |source| ConvertError::Io {
+                    path: jinja,
+                    source,
+                },
+            )?))
+        } else if json.is_file() {
+            hf::read_json(&json, "chat template")?
+                .get("chat_template")
+                .cloned()
+        } else {
+            None
+        };
+        if let Some(Json::String(t)) = tc.get("chat_template").cloned().or(alt) {
+            s.chat_template = Some(t);
+        }
+        for typ in s.types.clone() {
+            if let Some(Json::Bool(b)) = tc.get(&format!("add_{typ}_token")) {
+                s.set_add(&typ, *b);
+            }
+            let content = match tc.get(&format!("{typ}_token")) {
+                Some(Json::String(c)) => c.clone(),
+                Some(Json::Object(o)) => match o.get("content") {
+                    Some(Json::String(c)) => c.clone(),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let id = added
+                .iter()
+                .find(|a| a.content == content)
+                .map(|a| Json::from(a.id));
+            s.set_id(&typ, id.as_ref(), n_vocab);
+        }
+    }
+    for typ in s.types.clone() {
+        let key = format!("{typ}_token_id");
+        let id = config
+            .get(&key)
+            .filter(|v| !v.is_null())
+            .or_else(|| config.get("text_config").and_then(|t| t.get(&key)));
+        s.set_id(&typ, id, n_vocab);
+    }
+    Ok(s)
+}
+
+/// The `post_processor` part of gguf-py's `_try_load_from_tokenizer_json`: which of BOS, EOS
+/// and SEP the tokenizer adds.
+fn parse_post_processor(
+    tok: &Map<String, Json>,
+    tc: &mut Option<Map<String, Json>>,
+    s: &mut Special,
+) {
+    let tc_truthy = tc.as_ref().is_some_and(|m| !m.is_empty());
+    let get = |tc: &Option<Map<String, Json>>, k: &str| tc.as_ref().and_then(|m| m.get(k)).cloned();
+    let mut bos = get(tc, "bos_token");
+    let mut cls = get(tc, "cls_token");
+    let mut eos = get(tc, "eos_token");
+    let mut sep = get(tc, "sep_token");
+    let set = |tc: &mut Option<Map<String, Json>>, k: &str, v: Option<Json>| {
+        if let (Some(m), Some(v)) = (tc.as_mut(), v) {
+            m.insert(k.to_string(), v);
+        }
+    };
+    if !truthy(bos.as_ref()) && truthy(cls.as_ref()) && tc_truthy {
+        bos = cls.clone();
+        set(tc, "bos_token", bos.clone());
+    }
+    if !truthy(eos.as_ref()) && truthy(sep.as_ref()) && tc_truthy {
+        eos = sep.clone();
+        set(tc, "eos_token", eos.clone());
+    }
+    let Some(pp) = tok.get("post_processor").filter(|p| truthy(Some(p))) else {
+        return;
+    };
+    let processors: Vec<&Json> = match pp.get("processors").and_then(Json::as_array) {
+        Some(list) => list.iter().collect(),
+        None => vec![pp],
+    };
+    let special_id = |item: Option<&Json>| -> Option<String> {
+        item.and_then(|i| i.get("SpecialToken"))
+            .and_then(|t| t.get("id"))
+            .and_then(Json::as_str)
+            .map(String::from)
+    };
+    let is = |v: &Option<Json>, tokstr: &str| v.as_ref().and_then(Json::as_str) == Some(tokstr);
+    for processor in processors {
+        match processor.get("type").and_then(Json::as_str) {
+            Some("RobertaProcessing") => {
+                s.set_add("bos", true);
+                s.set_add("eos", true);
+                s.set_add("sep", true);
+                if !truthy(cls.as_ref()) && tc_truthy {
+                    cls = processor
+                        .get("cls")
+                        .and_then(|c| c.get(0))
+                        .cloned()
+                        .or(bos.clone());
+                    set(tc, "cls_token", cls.clone());
+                }
+                if !truthy(sep.as_ref()) && tc_truthy {
+                    sep = processor
+                        .get("sep")
+                        .and_then(|c| c.get(0))
+                        .cloned()
+                        .or(eos.clone());
+                    set(tc, "sep_token", sep.clone());
+                }
+            }
+            Some("TemplateProcessing") => {
+                let empty = Vec::new();
+                let single = processor
+                    .get("single")
+                    .and_then(Json::as_array)
+                    .unwrap_or(&empty);
+                let pair = processor
+                    .get("pair")
+                    .and_then(Json::as_array)
+                    .unwrap_or(&empty);
+                let mut first: Option<String> = None;
+                let mut last: Option<String> = None;
+                if single.len() > 1 {
+                    first = special_id(single.first()).filter(|f| !f.is_empty());
+                    if let Some(f) = &first {
+                        if !tc_truthy {
+                            bos = Some(Json::String(f.clone()));
+                        }
+                        s.set_add("bos", is(&bos, f) || is(&cls, f));
+                    }
+                    last = special_id(single.last()).filter(|l| !l.is_empty());
+                    if let Some(l) = &last {
+                        if !tc_truthy {
+                            eos = Some(Json::String(l.clone()));
+                        } else if !is(&eos, l) {
+                            if !s.types.iter().any(|t| t == "eot") {
+                                s.types.push("eot".into());
+                                set(tc, "eot_token", eos.clone());
+                            } else if !s.types.iter().any(|t| t == "eom") {
+                                s.types.push("eom".into());
+                                set(tc, "eom_token", eos.clone());
+                            }
+                            eos = Some(Json::String(l.clone()));
+                            set(tc, "eos_token", eos.clone());
+                        }
+                        s.set_add("eos", is(&eos, l));
+                    }
+                }
+                if !pair.is_empty() {
+                    let start = usize::from(first.is_some() && special_id(pair.first()) == first);
+                    let stop = if last.is_some() && special_id(pair.last()) == last {
+                        pair.len() - 1
+                    } else {
+                        pair.len()
+                    };
+                    let inner = if start < stop {
+                        &pair[start..stop]
+                    } else {
+                        &[][..]
+                    };
+                    if !inner.is_empty() {
+                        let seq = |i: &Json| {
+                            i.get("Sequence")
+                                .and_then(|q| q.get("id"))
+                                .and_then(Json::as_str)
+                                .map(String::from)
+                        };
+                        let a = seq(&inner[0]);
+                        let b = seq(&inner[inner.len() - 1]);
+                        if a.as_deref() == Some("A") && b.as_deref() == Some("B") && inner.len() > 2
+                        {
+                            let middle = &inner[1..inner.len() - 1];
+                            let mut add_sep = false;
+                            if let Some(e) = special_id(middle.first()).filter(|e| !e.is_empty())
+                                && (is(&sep, &e) || is(&eos, &e))
+                                && last.is_none()
+                            {
+                                add_sep = true;
+                            }
+                            if middle.len() == 2
+                                && let Some(e) = special_id(middle.get(1)).filter(|e| !e.is_empty())
+                                && (is(&sep, &e) || is(&eos, &e))
+                            {
+                                add_sep = true;
+                            }
+                            s.set_add("sep", add_sep);
+                            if add_sep && !truthy(sep.as_ref()) && tc_truthy {
+                                set(tc, "sep_token", eos.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Vocab {
+    /// The `tokenizer.*` keys, in llama.cpp's order.
+    pub(crate) fn metadata(&self, type_vocab_size: u64) -> Vec<(String, Value)> {
+        let mut m: Vec<(String, Value)> = vec![
+            (
+                "tokenizer.ggml.token_type_count".into(),
+                Value::U32(type_vocab_size as u32),
+            ),
+            ("tokenizer.ggml.model".into(), "bert".into()),
+            ("tokenizer.ggml.pre".into(), Value::String(self.pre.clone())),
+            (
+                "tokenizer.ggml.tokens".into(),
+                Value::Array(Array::String(self.tokens.clone())),
+            ),
+            (
+                "tokenizer.ggml.token_type".into(),
+                Value::Array(Array::I32(self.toktypes.clone())),
+            ),
+        ];
+        for (typ, id) in &self.special.ids {
+            let key = match typ.as_str() {
+                "bos" => "bos_token_id",
+                "eos" => "eos_token_id",
+                "unk" => "unknown_token_id",
+                "sep" => "seperator_token_id",
+                "pad" => "padding_token_id",
+                "mask" => "mask_token_id",
+                "eot" => "eot_token_id",
+                "eom" => "eom_token_id",
+                _ => continue, // gguf-py has no writer for cls: skipped with a warning there
+            };
+            m.push((format!("tokenizer.ggml.{key}"), Value::U32(*id)));
+        }
+        for (typ, add) in &self.special.add {
+            if matches!(typ.as_str(), "bos" | "eos" | "sep") {
+                m.push((format!("tokenizer.ggml.add_{typ}_token"), Value::Bool(*add)));
+            }
+        }
+        if let Some(t) = &self.special.chat_template {
+            m.push(("tokenizer.chat_template".into(), Value::String(t.clone())));
+        }
+        if self.special.lowercase {
+            m.push((
+                "tokenizer.ggml.normalizer.lowercase".into(),
+                Value::Bool(true),
+            ));
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phantom_spelling() {
+        assert_eq!(phantom("[CLS]", CONTROL), "[CLS]");
+        assert_eq!(phantom("[unused0]", NORMAL), "\u{2581}[unused0]");
+        assert_eq!(phantom("##ing", NORMAL), "ing");
+        assert_eq!(phantom("the", NORMAL), "\u{2581}the");
+    }
+
+    #[test]
+    fn bert_template_adds_bos_and_eos_but_not_sep() {
+        let tok: Map<String, Json> = serde_json::from_str(
+            r#"{"post_processor": {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                           {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+                "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                         {"SpecialToken": {"id": "[SEP]", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}},
+                         {"SpecialToken": {"id": "[SEP]", "type_id": 1}}]}}"#,
+        )
+        .unwrap();
+        let mut tc: Option<Map<String, Json>> =
+            Some(serde_json::from_str(r#"{"cls_token": "[CLS]", "sep_token": "[SEP]"}"#).unwrap());
+        let mut s = Special {
+            types: vec!["bos".into()],
+            ..Special::default()
+        };
+        parse_post_processor(&tok, &mut tc, &mut s);
+        assert_eq!(
+            s.add,
+            vec![
+                ("bos".into(), true),
+                ("eos".into(), true),
+                ("sep".into(), false)
+            ]
+        );
+        assert_eq!(tc.unwrap()["bos_token"], "[CLS]");
+    }
+}

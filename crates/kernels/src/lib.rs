@@ -2,8 +2,37 @@
 //!
 //! This crate knows nothing of GGUF files or models: it works on plain slices of `f32`,
 //! [`half::f16`] and quantized blocks such as [`BlockQ8_0`]. Parallelism is the runtime's job;
-//! every kernel here runs on the calling thread.
+//! every kernel here runs on the calling thread and allocates nothing in steady state.
+//!
+//! # Dispatch
+//! The best instruction set is detected once at run time ([`kernels`]); `GGUFEMBED_ISA=scalar|avx2|
+//! avx512|neon` forces a tier. The free functions of this crate ([`gemm_q8_0`], [`layer_norm`], …)
+//! use the detected tier; [`kernels_for`] hands out the table of one given tier so that tests and
+//! benchmarks can run every ISA the CPU has.
+//!
+//! # Determinism
+//! Every kernel computes each output row with a reduction order that depends only on the
+//! row's own data and the ISA, never on how many rows are processed together or where a row
+//! falls in a register tile. The quantized matmul goes further: its integer block dot products
+//! are exact and its float accumulation is the same sequence of fused multiply-adds on every ISA,
+//! so Q8_0 results are bit-identical across scalar, AVX2, AVX-512 and NEON.
 
+pub mod attention;
 pub mod block;
+pub mod elementwise;
+pub mod gemm;
+mod isa;
+mod math;
+pub mod q8_0;
+mod tiling;
 
+pub use attention::{AttentionParams, attention};
 pub use block::{BlockQ8_0, QK8_0};
+pub use elementwise::{
+    add_bias, add_bias_gelu, add_layer_norm, dequantize_row_bf16, dequantize_row_f16,
+    dequantize_row_q8_0, geglu, gelu, gelu_tanh, l2_normalize, layer_norm, mean_pool, residual_add,
+    rms_norm, silu, softmax, swiglu,
+};
+pub use gemm::{FloatWeights, gemm_bf16, gemm_f16, gemm_f32, gemm_float_cols};
+pub use isa::{Isa, Kernels, kernels, kernels_for};
+pub use q8_0::{QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0};

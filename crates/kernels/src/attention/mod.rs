@@ -1,0 +1,138 @@
+//! Scaled dot-product attention for one sequence: `softmax(Q·Kᵀ·scale + mask)·V`.
+//!
+//! Layouts are token-major, as the QKV projections produce them: `q` and `out` are
+//! `seq × n_heads × head_dim`, `k` and `v` are `seq × n_kv_heads × head_dim`. Grouped-query
+//! attention: query head `h` reads KV head `h / (n_heads / n_kv_heads)`. One call computes the
+//! query heads of the KV heads in `kv_heads`, so the runtime may split heads across threads.
+//!
+//! Per query row: scores by `L`-lane dot products, softmax over the visible keys, then `V` rows
+//! accumulated in key order with fused multiply-adds. The per-query work is `O(seq·head_dim)`
+//! and reads K/V of one head (≤ 512 tokens × 256 × 4 B = 512 KiB, L2-resident at embedding
+//! sequence lengths), so the memory-bound scalar formulation is kept over a blocked
+//! (flash-style) one.
+
+use std::ops::Range;
+
+use crate::isa::{Kernels, kernels};
+
+/// Shape and options of an [`attention`] call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttentionParams {
+    /// Tokens in the sequence.
+    pub seq: usize,
+    /// Query heads.
+    pub n_heads: usize,
+    /// Key/value heads (divides `n_heads`).
+    pub n_kv_heads: usize,
+    /// Dimension per head (any; 32–256 in practice).
+    pub head_dim: usize,
+    /// Score scale, usually `1 / sqrt(head_dim)`.
+    pub scale: f32,
+    /// Key `j` is visible from query `i` only if `j <= i`.
+    pub causal: bool,
+    /// Bidirectional sliding window: key `j` is visible from query `i` only if `|i - j| < w`.
+    pub window: Option<usize>,
+    /// KV heads to compute (with their query heads); `0..n_kv_heads` for all.
+    pub kv_heads: Range<usize>,
+}
+
+impl AttentionParams {
+    /// Non-causal full attention over all heads, `scale = 1/sqrt(head_dim)`.
+    pub fn new(seq: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize) -> Self {
+        AttentionParams {
+            seq,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+            causal: false,
+            window: None,
+            kv_heads: 0..n_kv_heads,
+        }
+    }
+
+    /// Keys `lo..hi` visible from query `i`.
+    pub fn visible_keys(&self, i: usize) -> (usize, usize) {
+        let mut lo = 0;
+        let mut hi = if self.causal { i + 1 } else { self.seq };
+        if let Some(w) = self.window {
+            lo = (i + 1).saturating_sub(w);
+            hi = hi.min(i + w);
+        }
+        (lo, hi.min(self.seq))
+    }
+}
+
+impl Kernels {
+    /// See [`attention`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        p: &AttentionParams,
+        mask: Option<&[f32]>,
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        assert!(
+            p.n_kv_heads > 0 && p.n_heads.is_multiple_of(p.n_kv_heads),
+            "attention: n_kv_heads must divide n_heads"
+        );
+        assert!(p.head_dim > 0, "attention: head_dim must be > 0");
+        assert!(p.window != Some(0), "attention: window must be >= 1");
+        assert!(
+            p.kv_heads.start <= p.kv_heads.end && p.kv_heads.end <= p.n_kv_heads,
+            "attention: bad kv_heads range"
+        );
+        let qlen = p.seq * p.n_heads * p.head_dim;
+        let kvlen = p.seq * p.n_kv_heads * p.head_dim;
+        assert_eq!(
+            q.len(),
+            qlen,
+            "attention: q.len() != seq * n_heads * head_dim"
+        );
+        assert_eq!(
+            out.len(),
+            qlen,
+            "attention: out.len() != seq * n_heads * head_dim"
+        );
+        assert_eq!(
+            k.len(),
+            kvlen,
+            "attention: k.len() != seq * n_kv_heads * head_dim"
+        );
+        assert_eq!(
+            v.len(),
+            kvlen,
+            "attention: v.len() != seq * n_kv_heads * head_dim"
+        );
+        assert!(
+            mask.is_none_or(|m| m.len() == p.seq),
+            "attention: mask.len() != seq"
+        );
+        // SAFETY: a `Kernels` exists only for an ISA the CPU supports (see `kernels_for`);
+        // every length the body indexes with was checked above.
+        unsafe { (self.ew.attention)(q, k, v, p, mask, out, scratch) }
+    }
+}
+
+/// Attention for one sequence (see the module docs for layouts).
+///
+/// `mask` is an optional additive per-key mask (`0` or `-inf` for padding). `scratch` holds the
+/// scores (`seq` floats) and is reused across calls. A query with no visible key gets zeros.
+///
+/// # Panics
+/// On shape mismatches, `n_heads % n_kv_heads != 0`, `window == Some(0)` or a bad `kv_heads`.
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    p: &AttentionParams,
+    mask: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    kernels().attention(q, k, v, p, mask, out, scratch);
+}

@@ -1,0 +1,229 @@
+//! Float-weight matmul: `Y = X · Wᵀ (+ bias)` with W in F32, F16 or BF16.
+//!
+//! Dot-product formulation (see `tiling`): each output is one dot product of an X row and a W
+//! row, accumulated in SIMD lanes along K (8 lanes on AVX2, 16 on AVX-512, 4 on NEON, 8 on
+//! scalar) with fused multiply-adds, then reduced by a fixed horizontal sum. F16/BF16 weights
+//! are widened to f32 as they are loaded (exact), so all three formats share one kernel.
+//!
+//! Row independence: an output's lane pattern and horizontal-sum order depend only on K and the
+//! ISA, never on the tile, so a row's result is bit-identical whatever M. Different ISAs sum in
+//! different lane orders and agree only to rounding.
+
+pub(crate) mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
+
+use half::{bf16, f16};
+
+use crate::isa::{Kernels, kernels};
+
+/// Weights of a float matmul: `n` rows of `k` values, row-major (GGUF's layout).
+#[derive(Clone, Copy, Debug)]
+pub enum FloatWeights<'a> {
+    /// 32-bit floats.
+    F32(&'a [f32]),
+    /// IEEE half precision.
+    F16(&'a [f16]),
+    /// bfloat16.
+    Bf16(&'a [bf16]),
+}
+
+impl FloatWeights<'_> {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            FloatWeights::F32(w) => w.len(),
+            FloatWeights::F16(w) => w.len(),
+            FloatWeights::Bf16(w) => w.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes per value.
+    pub(crate) fn elem_bytes(&self) -> usize {
+        match self {
+            FloatWeights::F32(_) => 4,
+            _ => 2,
+        }
+    }
+}
+
+/// Weight formats as a const-generic tag for the kernels.
+pub(crate) const WT_F32: u8 = 0;
+pub(crate) const WT_F16: u8 = 1;
+pub(crate) const WT_BF16: u8 = 2;
+
+/// Signature of one ISA's float driver: `(x, m, k, w, n, bias, n0, n1, y)`, arguments checked.
+pub(crate) type GemmFn = unsafe fn(
+    &[f32],
+    usize,
+    usize,
+    FloatWeights<'_>,
+    usize,
+    Option<&[f32]>,
+    usize,
+    usize,
+    &mut [f32],
+);
+
+impl Kernels {
+    /// See [`gemm_float_cols`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_float_cols(
+        &self,
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: FloatWeights<'_>,
+        n: usize,
+        bias: Option<&[f32]>,
+        n0: usize,
+        n1: usize,
+        y: &mut [f32],
+    ) {
+        assert_eq!(
+            x.len(),
+            m * k,
+            "float matmul: x.len() must be m * k = {m} * {k}"
+        );
+        assert_eq!(
+            w.len(),
+            n * k,
+            "float matmul: w.len() must be n * k = {n} * {k}"
+        );
+        assert_eq!(
+            y.len(),
+            m * n,
+            "float matmul: y.len() must be m * n = {m} * {n}"
+        );
+        assert!(
+            n0 <= n1 && n1 <= n,
+            "float matmul: bad column range {n0}..{n1} of {n}"
+        );
+        if let Some(b) = bias {
+            assert_eq!(b.len(), n, "float matmul: bias.len() must be n = {n}");
+        }
+        if m == 0 || n0 == n1 {
+            return;
+        }
+        // SAFETY: `self` exists only for an ISA the CPU supports (see `kernels_for`); the
+        // lengths the driver relies on were checked just above.
+        unsafe { (self.float)(x, m, k, w, n, bias, n0, n1, y) }
+    }
+
+    /// See [`gemm_f32`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_f32(
+        &self,
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: &[f32],
+        n: usize,
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+    ) {
+        self.gemm_float_cols(x, m, k, FloatWeights::F32(w), n, bias, 0, n, y);
+    }
+
+    /// See [`gemm_f16`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_f16(
+        &self,
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: &[f16],
+        n: usize,
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+    ) {
+        self.gemm_float_cols(x, m, k, FloatWeights::F16(w), n, bias, 0, n, y);
+    }
+
+    /// See [`gemm_bf16`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_bf16(
+        &self,
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: &[bf16],
+        n: usize,
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+    ) {
+        self.gemm_float_cols(x, m, k, FloatWeights::Bf16(w), n, bias, 0, n, y);
+    }
+}
+
+/// Computes only output columns `n0..n1` of `Y = X · Wᵀ (+ bias)` for float weights.
+///
+/// X is `m × k` f32, W is `n × k` ([`FloatWeights`]), `y` the full `m × n` output (other columns
+/// untouched). No scratch is needed: W is read in place.
+///
+/// # Panics
+/// On any shape mismatch (`x.len() != m*k`, `w.len() != n*k`, `y.len() != m*n`,
+/// `bias.len() != n`) or if `n0 > n1 || n1 > n`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_float_cols(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: FloatWeights<'_>,
+    n: usize,
+    bias: Option<&[f32]>,
+    n0: usize,
+    n1: usize,
+    y: &mut [f32],
+) {
+    kernels().gemm_float_cols(x, m, k, w, n, bias, n0, n1, y);
+}
+
+/// `Y = X · Wᵀ (+ bias)` with F32 weights (`n × k`). Panics on shape mismatch.
+pub fn gemm_f32(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[f32],
+    n: usize,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    kernels().gemm_f32(x, m, k, w, n, bias, y);
+}
+
+/// `Y = X · Wᵀ (+ bias)` with F16 weights (`n × k`). Panics on shape mismatch.
+pub fn gemm_f16(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[f16],
+    n: usize,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    kernels().gemm_f16(x, m, k, w, n, bias, y);
+}
+
+/// `Y = X · Wᵀ (+ bias)` with BF16 weights (`n × k`). Panics on shape mismatch.
+pub fn gemm_bf16(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[bf16],
+    n: usize,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    kernels().gemm_bf16(x, m, k, w, n, bias, y);
+}

@@ -1,0 +1,196 @@
+//! AVX-512 VNNI Q8_0 matmul: one 512-bit `vpdpbusd` = 4 k-values × 16 columns, no reductions.
+//!
+//! Like the AVX2 kernel, W is packed per call, per L2-sized column block: for each group of 16
+//! W rows and each block, the 8 four-byte k-groups are transposed (two 8×8 32-bit transposes
+//! shared with `avx2.rs`) so that one 64-byte vector holds k-group `t` of 16 columns. The
+//! micro-kernel (4 rows × 32 columns: 8 i32 + 8 f32 accumulators) broadcasts 4 bytes of x per
+//! row and issues one `vpdpbusd` per (row, 16 columns): after 8 of them each i32 lane is one
+//! column's exact block sum.
+//!
+//! `vpdpbusd` multiplies unsigned by signed bytes: x is offset to unsigned (`x + 128`, kept in
+//! [`QuantizedActivations`]) and W used as stored; the offset's contribution `128·Σw` is removed
+//! by seeding each block's accumulators with `-128·Σw`, computed once at packing time. This is
+//! exact for every i8 weight including -128 (the abs/sign trick is not).
+//!
+//! NOTE: the development machine (Zen 3) has no AVX-512 and QEMU's TCG does not emulate it, so
+//! this file is compiled and clippy-checked there but its tests only run on AVX-512 hosts; the
+//! dispatcher's self-check (`isa::self_check`) compares it bit for bit with the scalar kernel
+//! before using it.
+
+use std::arch::x86_64::*;
+
+use super::QuantizedActivations;
+use super::avx2::{load_scales, transpose8};
+use crate::block::{BlockQ8_0, QK8_0};
+use crate::tiling::{L2_WEIGHT_BUDGET, Tile, store_tile};
+
+const MR: usize = 4;
+const NR: usize = 32;
+const BLOCK_BYTES: usize = std::mem::size_of::<BlockQ8_0>();
+/// i32 words per packed (16-column group, block): 8 k-groups × 16, corrections, scales.
+const GB: usize = 8 * 16 + 16 + 16;
+const CORR: usize = 128;
+const SCALES: usize = 144;
+
+thread_local! {
+    /// Packed weight panel of the current column block (grows once per thread, then reused).
+    static PANEL: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// AVX-512 VNNI driver (see [`super::GemmFn`]).
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C, and the arguments must satisfy
+/// the checks of `Kernels::gemm_q8_0_cols`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn gemm_cols(
+    qa: &QuantizedActivations,
+    w: &[BlockQ8_0],
+    n: usize,
+    bias: Option<&[f32]>,
+    n0: usize,
+    n1: usize,
+    y: &mut [f32],
+) {
+    let nb = qa.nb();
+    let m = qa.m();
+    let wp = w.as_ptr().cast::<u8>();
+    let nc = (L2_WEIGHT_BUDGET / (nb * GB * 4 / 16)).max(NR) / NR * NR;
+    // The panel lives in a per-thread buffer that is taken out (no closure runs kernel code).
+    let mut panel = PANEL.with(|p| p.take());
+    let mut jc = n0;
+    while jc < n1 {
+        let jend = (jc + nc).min(n1);
+        let groups = (jend - jc).div_ceil(NR) * 2;
+        panel.resize(groups * nb * GB, 0);
+        for g in 0..groups {
+            let cols: [usize; 16] = std::array::from_fn(|j| (jc + g * 16 + j).min(jend - 1));
+            // SAFETY: every column index is < jend <= n; the panel holds `groups` groups.
+            unsafe { pack_group(wp, nb, &cols, &mut panel[g * nb * GB..(g + 1) * nb * GB]) };
+        }
+        let mut r0 = 0;
+        while r0 < m {
+            let rows = MR.min(m - r0);
+            let mut c0 = jc;
+            while c0 < jend {
+                let t = Tile {
+                    r0,
+                    rows,
+                    c0,
+                    cols: NR.min(jend - c0),
+                };
+                let gp = panel[(c0 - jc) / 16 * nb * GB..].as_ptr();
+                let mut out = [[0.0f32; NR]; MR];
+                // SAFETY: rows r0..r0+rows < m; groups (c0-jc)/16 and the next one exist.
+                unsafe {
+                    match rows {
+                        1 => tile::<1>(qa, r0, nb, gp, &mut out),
+                        2 => tile::<2>(qa, r0, nb, gp, &mut out),
+                        3 => tile::<3>(qa, r0, nb, gp, &mut out),
+                        _ => tile::<4>(qa, r0, nb, gp, &mut out),
+                    }
+                }
+                store_tile(&out, t, n, bias, y);
+                c0 += t.cols;
+            }
+            r0 += rows;
+        }
+        jc = jend;
+    }
+    PANEL.with(|p| p.replace(panel));
+}
+
+/// Packs 16 W rows: per block, 8 vectors (k-group `t` of the 16 columns, raw i8), then the 16
+/// corrections `-128·Σw`, then the 16 scales as f32.
+#[inline(always)]
+unsafe fn pack_group(w: *const u8, nb: usize, cols: &[usize; 16], out: &mut [i32]) {
+    assert!(out.len() >= nb * GB);
+    // SAFETY: each column row has nb blocks; `out` holds nb * GB words (checked above).
+    unsafe {
+        let rows: [*const u8; 16] = cols.map(|c| w.add(c * nb * BLOCK_BYTES));
+        let (lo_rows, hi_rows): ([*const u8; 8], [*const u8; 8]) = (
+            std::array::from_fn(|j| rows[j]),
+            std::array::from_fn(|j| rows[8 + j]),
+        );
+        let ones = _mm512_set1_epi8(1);
+        let zero = _mm512_setzero_si512();
+        for b in 0..nb {
+            let mut lo = [_mm256_setzero_si256(); 8];
+            let mut hi = [_mm256_setzero_si256(); 8];
+            for j in 0..8 {
+                lo[j] = _mm256_loadu_si256(lo_rows[j].add(b * BLOCK_BYTES + 2).cast());
+                hi[j] = _mm256_loadu_si256(hi_rows[j].add(b * BLOCK_BYTES + 2).cast());
+            }
+            let (tl, th) = (transpose8(lo), transpose8(hi));
+            let dst = out.as_mut_ptr().add(b * GB);
+            let mut sum = zero;
+            for t in 0..8 {
+                let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(tl[t]), th[t]);
+                _mm512_storeu_si512(dst.add(t * 16).cast(), v);
+                sum = _mm512_dpbusd_epi32(sum, ones, v);
+            }
+            let corr = _mm512_sub_epi32(zero, _mm512_slli_epi32::<7>(sum));
+            _mm512_storeu_si512(dst.add(CORR).cast(), corr);
+            _mm256_storeu_ps(dst.add(SCALES).cast(), load_scales(&lo_rows, b));
+            _mm256_storeu_ps(dst.add(SCALES + 8).cast(), load_scales(&hi_rows, b));
+        }
+    }
+}
+
+/// `R` rows × 32 columns (two packed groups), canonical block order.
+#[inline(always)]
+unsafe fn tile<const R: usize>(
+    qa: &QuantizedActivations,
+    r0: usize,
+    nb: usize,
+    panel: *const i32,
+    out: &mut [[f32; NR]; MR],
+) {
+    let k = nb * QK8_0;
+    // SAFETY: rows r0..r0+R are in bounds; `panel` covers two groups of nb packed blocks.
+    unsafe {
+        let x = qa.qu8.as_ptr().add(r0 * k);
+        let dx = qa.d.as_ptr().add(r0 * nb);
+        let g1 = nb * GB;
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for b in 0..nb {
+            let p0 = panel.add(b * GB);
+            let p1 = panel.add(g1 + b * GB);
+            let c0 = _mm512_loadu_si512(p0.add(CORR).cast());
+            let c1 = _mm512_loadu_si512(p1.add(CORR).cast());
+            let mut isum = [[c0, c1]; R];
+            for t in 0..8 {
+                let w0 = _mm512_loadu_si512(p0.add(t * 16).cast());
+                let w1 = _mm512_loadu_si512(p1.add(t * 16).cast());
+                for (r, s) in isum.iter_mut().enumerate() {
+                    let q = x
+                        .add(r * k + b * QK8_0 + 4 * t)
+                        .cast::<i32>()
+                        .read_unaligned();
+                    let xv = _mm512_set1_epi32(q);
+                    s[0] = _mm512_dpbusd_epi32(s[0], xv, w0);
+                    s[1] = _mm512_dpbusd_epi32(s[1], xv, w1);
+                }
+            }
+            let dw0 = _mm512_loadu_ps(p0.add(SCALES).cast());
+            let dw1 = _mm512_loadu_ps(p1.add(SCALES).cast());
+            for (r, a) in acc.iter_mut().enumerate() {
+                let dxr = _mm512_set1_ps(*dx.add(r * nb + b));
+                a[0] = _mm512_fmadd_ps(
+                    _mm512_mul_ps(dxr, dw0),
+                    _mm512_cvtepi32_ps(isum[r][0]),
+                    a[0],
+                );
+                a[1] = _mm512_fmadd_ps(
+                    _mm512_mul_ps(dxr, dw1),
+                    _mm512_cvtepi32_ps(isum[r][1]),
+                    a[1],
+                );
+            }
+        }
+        for (o, a) in out.iter_mut().zip(acc) {
+            _mm512_storeu_ps(o.as_mut_ptr(), a[0]);
+            _mm512_storeu_ps(o.as_mut_ptr().add(16), a[1]);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Q8_0 quantization and matmul: ggml bit-exactness, cross-ISA bit identity, row independence,
+//! column ranges and error budgets.
+
+mod common;
+
+use common::*;
+use ggufembed_kernels::{BlockQ8_0, QK8_0, QuantizedActivations, quantize_row_q8_0};
+use half::f16;
+use proptest::prelude::*;
+
+#[test]
+fn quantizer_rounds_half_away_from_zero_like_roundf() {
+    // amax = 127 gives d = 1, id = 1: 2.5 -> 3 and -2.5 -> -3 (rint would give 2 / -2).
+    let mut x = [0.0f32; 32];
+    x[0] = 127.0;
+    x[1] = 2.5;
+    x[2] = -2.5;
+    x[3] = 0.5;
+    let mut b = [BlockQ8_0::default()];
+    quantize_row_q8_0(&x, &mut b);
+    assert_eq!(b[0].d.to_f32(), 1.0);
+    assert_eq!(&b[0].qs[..4], &[127, 3, -3, 1]);
+    // All zeros: d = 0, id = 0, q = 0.
+    quantize_row_q8_0(&[0.0; 32], &mut b);
+    assert_eq!(b[0], BlockQ8_0::default());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn quantization_is_bit_identical_to_ggml_ref(
+        x in prop::collection::vec(mixed_f32(), 1..8usize).prop_flat_map(|v| {
+            let nb = v.len();
+            prop::collection::vec(mixed_f32(), nb * QK8_0)
+        })
+    ) {
+        let want = ggml_quantize_row_q8_0_ref(&x);
+        let mut got = vec![BlockQ8_0::default(); x.len() / QK8_0];
+        quantize_row_q8_0(&x, &mut got);
+        prop_assert_eq!(&got, &want);
+        let mut qa = QuantizedActivations::new();
+        qa.quantize(&x, 1, x.len());
+        for (b, w) in want.iter().enumerate() {
+            prop_assert_eq!(qa.block(0, b), *w);
+        }
+    }
+}
+
+#[allow(clippy::type_complexity)]
+fn case() -> impl Strategy<
+    Value = (
+        usize,
+        usize,
+        usize,
+        Vec<f32>,
+        Vec<BlockQ8_0>,
+        Option<Vec<f32>>,
+    ),
+> {
+    (1..=13usize, 1..=37usize, 1..=7usize, any::<bool>()).prop_flat_map(|(m, n, nb, with_bias)| {
+        (
+            Just(m),
+            Just(n),
+            Just(nb * QK8_0),
+            prop::collection::vec(mixed_f32(), m * nb * QK8_0),
+            q8_blocks(n * nb),
+            if with_bias {
+                prop::collection::vec(-2.0f32..2.0, n)
+                    .prop_map(Some)
+                    .boxed()
+            } else {
+                Just(None).boxed()
+            },
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Every ISA equals the scalar oracle bit for bit, and every row equals the same row
+    /// computed alone and inside a differently placed 3-row window.
+    #[test]
+    fn every_isa_matches_scalar_and_rows_are_independent((m, n, k, x, w, bias) in case()) {
+        let mut qa = QuantizedActivations::new();
+        let mut want = vec![0.0f32; m * n];
+        scalar().gemm_q8_0(&x, m, k, &w, n, bias.as_deref(), &mut want, &mut qa);
+        for (isa, kern) in isas() {
+            let mut y = vec![f32::NAN; m * n];
+            kern.gemm_q8_0(&x, m, k, &w, n, bias.as_deref(), &mut y, &mut qa);
+            prop_assert!(y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{isa}: differs from scalar");
+            for r in 0..m {
+                let mut y1 = vec![0.0f32; n];
+                kern.gemm_q8_0(&x[r * k..(r + 1) * k], 1, k, &w, n, bias.as_deref(), &mut y1, &mut qa);
+                prop_assert!(y1.iter().zip(&y[r * n..(r + 1) * n]).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{isa}: row {r} alone differs");
+                // The row as the last row of a window starting up to 2 rows earlier.
+                let s = r.saturating_sub(2);
+                let mw = r + 1 - s;
+                let mut yw = vec![0.0f32; mw * n];
+                kern.gemm_q8_0(&x[s * k..(r + 1) * k], mw, k, &w, n, bias.as_deref(), &mut yw, &mut qa);
+                prop_assert!(yw[(mw - 1) * n..].iter().zip(&y[r * n..(r + 1) * n]).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{isa}: row {r} in window differs");
+            }
+        }
+    }
+
+    /// Column ranges write exactly their columns, with the full call's values.
+    #[test]
+    fn column_ranges_write_only_their_columns((m, n, k, x, w, bias) in case(), a in 0usize..64, b in 0usize..64) {
+        let (n0, n1) = { let (p, q) = (a % (n + 1), b % (n + 1)); (p.min(q), p.max(q)) };
+        let mut qa = QuantizedActivations::new();
+        qa.quantize(&x, m, k);
+        for (isa, kern) in isas() {
+            let mut full = vec![0.0f32; m * n];
+            kern.gemm_q8_0_cols(&qa, &w, n, bias.as_deref(), 0, n, &mut full);
+            let mut part = vec![-7.0f32; m * n];
+            kern.gemm_q8_0_cols(&qa, &w, n, bias.as_deref(), n0, n1, &mut part);
+            for r in 0..m {
+                for c in 0..n {
+                    let want = if (n0..n1).contains(&c) { full[r * n + c] } else { -7.0 };
+                    prop_assert_eq!(part[r * n + c].to_bits(), want.to_bits(), "{} r={} c={}", isa, r, c);
+                }
+            }
+        }
+    }
+
+    /// Integer block sums are exact: with unit scales the result is the exact integer dot.
+    #[test]
+    fn integer_block_sums_are_exact(
+        nb in 1..=6usize, n in 1..=11usize,
+        seed in prop::collection::vec(any::<i8>(), 6 * 32 * 11),
+        xs in prop::collection::vec(-127i8..=127, 6 * 32),
+    ) {
+        let k = nb * QK8_0;
+        // x = q exactly: a block containing 127 quantizes with d = 1 to itself.
+        let mut x: Vec<f32> = xs[..k].iter().map(|&q| f32::from(q)).collect();
+        for b in 0..nb { x[b * QK8_0] = 127.0; }
+        let w: Vec<BlockQ8_0> = (0..n * nb).map(|i| BlockQ8_0 {
+            d: f16::from_f32(1.0),
+            qs: seed[i * 32..(i + 1) * 32].try_into().unwrap(),
+        }).collect();
+        let mut qa = QuantizedActivations::new();
+        for (isa, kern) in isas() {
+            let mut y = vec![0.0f32; n];
+            kern.gemm_q8_0(&x, 1, k, &w, n, None, &mut y, &mut qa);
+            for c in 0..n {
+                let exact: i64 = (0..k).map(|i| x[i] as i64 * i64::from(w[c * nb + i / 32].qs[i % 32])).sum();
+                prop_assert_eq!(y[c], exact as f32, "{}", isa);
+            }
+        }
+    }
+
+    /// Error budget against the unquantized f64 product: each quantized x differs from x by at
+    /// most d/2 plus the f16 rounding of d (<= 127·d·2^-11), and float accumulation adds
+    /// K·eps relative.
+    #[test]
+    fn quantization_error_stays_within_budget(
+        (m, n, k, x, w) in (1..=5usize, 1..=9usize, 1..=12usize).prop_flat_map(|(m, n, nb)| (
+            Just(m), Just(n), Just(nb * QK8_0),
+            prop::collection::vec(-100.0f32..100.0, m * nb * QK8_0),
+            q8_blocks(n * nb),
+        ))
+    ) {
+        let nb = k / QK8_0;
+        let mut qa = QuantizedActivations::new();
+        let mut y = vec![0.0f32; m * n];
+        scalar().gemm_q8_0(&x, m, k, &w, n, None, &mut y, &mut qa);
+        let wd = dequant64(&w);
+        let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let exact = matmul64(&x64, m, k, &wd, n);
+        for r in 0..m {
+            for c in 0..n {
+                let mut budget = 0.0;
+                let mut mag = 0.0;
+                for b in 0..nb {
+                    let amax = x[r * k + b * 32..r * k + b * 32 + 32].iter().fold(0.0f64, |a, &v| a.max(f64::from(v).abs()));
+                    let d = amax / 127.0;
+                    let wabs: f64 = wd[c * k + b * 32..c * k + b * 32 + 32].iter().map(|v| v.abs()).sum();
+                    budget += (0.5 * d + 127.0 * d / 2048.0) * wabs;
+                    mag += 1.1 * amax * wabs;
+                }
+                budget += mag * (k as f64) * f64::from(f32::EPSILON);
+                let err = (f64::from(y[r * n + c]) - exact[r * n + c]).abs();
+                prop_assert!(err <= budget * 1.0001 + 1e-30, "r={} c={} err={} budget={}", r, c, err, budget);
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "not a multiple of 32")]
+fn k_must_be_a_multiple_of_32() {
+    let mut qa = QuantizedActivations::new();
+    qa.quantize(&[0.0; 33], 1, 33);
+}
+
+#[test]
+#[should_panic(expected = "w must hold")]
+fn weight_shape_is_checked() {
+    let mut qa = QuantizedActivations::new();
+    let mut y = [0.0; 2];
+    ggufembed_kernels::gemm_q8_0(
+        &[0.0; 32],
+        1,
+        32,
+        &[BlockQ8_0::default()],
+        2,
+        None,
+        &mut y,
+        &mut qa,
+    );
+}
+
+/// Shapes large enough that the drivers split N into several L2-sized column blocks (with a
+/// ragged last block): still bit-identical to scalar and row-independent on every ISA.
+#[test]
+fn large_shapes_span_several_column_blocks() {
+    let (m, k, n) = (7, 32 * 64, 150);
+    let x: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 7919 % 2003) as f32 - 1001.0) / 97.0)
+        .collect();
+    let w: Vec<BlockQ8_0> = (0..n * k / QK8_0)
+        .map(|i| BlockQ8_0 {
+            d: f16::from_f32(1e-3 * (1 + i % 7) as f32),
+            qs: std::array::from_fn(|j| ((i * 31 + j * 17) % 256) as u8 as i8),
+        })
+        .collect();
+    let bias: Vec<f32> = (0..n).map(|c| c as f32 * 0.25).collect();
+    let mut qa = QuantizedActivations::new();
+    let mut want = vec![0.0f32; m * n];
+    scalar().gemm_q8_0(&x, m, k, &w, n, Some(&bias), &mut want, &mut qa);
+    for (isa, kern) in isas() {
+        let mut y = vec![0.0f32; m * n];
+        kern.gemm_q8_0(&x, m, k, &w, n, Some(&bias), &mut y, &mut qa);
+        assert!(
+            y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{isa}"
+        );
+        let mut y1 = vec![0.0f32; n];
+        kern.gemm_q8_0(&x[3 * k..4 * k], 1, k, &w, n, Some(&bias), &mut y1, &mut qa);
+        assert_eq!(&y1[..], &y[3 * n..4 * n], "{isa} row 3");
+    }
+}

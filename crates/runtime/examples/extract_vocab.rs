@@ -12,7 +12,16 @@
 //!     crates/runtime/tests/data
 //! ```
 //!
-//! The three arguments default to the paths above (run from the repository root).
+//! The three arguments default to the paths above (run from the repository root). A fourth
+//! names the outputs (`minilm` by default: `{name}-vocab.gguf`, `{name}-dev-ids.jsonl`); the
+//! EmbeddingGemma data (`<bos>`/`<eos>` ids of Hugging Face's `GemmaTokenizer`) is made with
+//!
+//! ```text
+//! cargo run -p ggufembed-runtime --example extract_vocab -- \
+//!     /work/shared/models/tiny-embeddinggemma.f32.gguf \
+//!     /work/shared/fixtures/tiny-embeddinggemma-dev-reference.jsonl \
+//!     crates/runtime/tests/data tiny-embeddinggemma
+//! ```
 
 use std::error::Error;
 use std::fs;
@@ -42,6 +51,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         args.next()
             .unwrap_or_else(|| "crates/runtime/tests/data".into()),
     );
+    let name = args
+        .next()
+        .map_or_else(|| "minilm".to_owned(), |n| n.to_string_lossy().into_owned());
     fs::create_dir_all(&out_dir)?;
 
     // Vocab-only GGUF: file order, tokenizer keys and the architecture only.
@@ -54,7 +66,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             n_keys += 1;
         }
     }
-    let vocab_path = out_dir.join("minilm-vocab.gguf");
+    let vocab_path = out_dir.join(format!("{name}-vocab.gguf"));
     writer.write_file(&vocab_path)?;
     println!(
         "{}: {n_keys} keys, {} bytes",
@@ -63,7 +75,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     // Trimmed fixture: text and ids of every line, in order.
-    let ids_path = out_dir.join("minilm-dev-ids.jsonl");
+    let ids_path = out_dir.join(format!("{name}-dev-ids.jsonl"));
     let mut out = BufWriter::new(fs::File::create(&ids_path)?);
     let mut n_lines = 0;
     for line in BufReader::new(fs::File::open(&fixture)?).lines() {

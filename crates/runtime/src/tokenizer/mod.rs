@@ -5,13 +5,13 @@
 //! | `tokenizer.ggml.model` | tokenizer | module |
 //! |------------------------|-----------|--------|
 //! | `bert`                 | WordPiece, as Hugging Face's `BertTokenizerFast` | `wordpiece` |
+//! | `llama`                | SentencePiece BPE with byte fallback, as Hugging Face's `GemmaTokenizer` (EmbeddingGemma) | `sentencepiece` |
 //!
-//! Any other value is [`RuntimeError::UnsupportedTokenizer`]. SentencePiece (`llama`, for
-//! EmbeddingGemma) will be a sibling module and one more variant of the private `Inner` enum.
+//! Any other value is [`RuntimeError::UnsupportedTokenizer`].
 //!
 //! The pipelines are those of the [`tokenizers`] crate, so ids are identical to the Hugging Face
 //! tokenizer's: the tests check every text of a 261-line reference fixture (CJK, Korean, Hindi,
-//! emoji, control characters, 300-character words, literal `[SEP]`, …).
+//! emoji, control characters, 300-character words, literal `[SEP]`, …), for each family.
 //!
 //! Texts are untrusted input: encoding never panics. Any string is accepted; a panic inside the
 //! `tokenizers` crate (none is known) would be caught and returned as
@@ -39,6 +39,24 @@
 //!   accent stripping. Then `BertPreTokenizer` (whitespace and punctuation) and WordPiece with
 //!   `##` continuations and `[UNK]` for words longer than 100 characters or not segmentable.
 //!
+//! # SentencePiece (`llama`)
+//!
+//! - **Vocabulary and merges.** The pieces are SentencePiece's (`▁` for a space, `<0x00>` …
+//!   `<0xFF>` byte pieces); BPE merges are derived from the pieces and
+//!   `tokenizer.ggml.scores` as Hugging Face's converter does (every split of a piece into two
+//!   pieces, ranked by the piece's score; see the `sentencepiece` module docs). Duplicate pieces
+//!   and NaN scores are refused ([`RuntimeError::Metadata`]).
+//! - **Special ids.** `bos_token_id`, `eos_token_id` and `unknown_token_id` are required;
+//!   `padding_token_id` and `mask_token_id` are optional; all below the vocabulary size.
+//!   Sequences are `bos … eos` as `tokenizer.ggml.add_bos_token` / `add_eos_token` say (absent:
+//!   `true` / `false`, llama.cpp's defaults; both `true` for EmbeddingGemma). Pieces of token type
+//!   control, user-defined or unknown written literally in a text (`"<eos>"`, case-sensitive) are
+//!   recognised, as in Hugging Face.
+//! - **Normalizer.** Spaces become `▁`; if `tokenizer.ggml.add_space_prefix` (absent: `true`,
+//!   llama.cpp's default; `false` for EmbeddingGemma), a `▁` is also prepended to each stretch of
+//!   text between literal tokens. No other normalization: case, accents and control characters
+//!   are kept, and characters outside the vocabulary become their UTF-8 byte pieces.
+//!
 //! ```
 //! # fn main() -> Result<(), ggufembed_runtime::error::RuntimeError> {
 //! use ggufembed_runtime::gguf_loader::GgufFile;
@@ -56,6 +74,7 @@
 //! # Ok(()) }
 //! ```
 
+mod sentencepiece;
 mod wordpiece;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -70,6 +89,8 @@ pub(crate) mod keys {
     pub const MODEL: &str = "tokenizer.ggml.model";
     /// The pieces, indexed by id.
     pub const TOKENS: &str = "tokenizer.ggml.tokens";
+    /// SentencePiece piece scores, parallel to the pieces (merge priorities for BPE).
+    pub const SCORES: &str = "tokenizer.ggml.scores";
     /// llama.cpp token types (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte).
     pub const TOKEN_TYPE: &str = "tokenizer.ggml.token_type";
     /// Beginning-of-sequence id (`[CLS]` for BERT).
@@ -88,19 +109,30 @@ pub(crate) mod keys {
     pub const MASK_ID: &str = "tokenizer.ggml.mask_token_id";
     /// Whether BERT's normalizer lowercases (and strips accents).
     pub const LOWERCASE: &str = "tokenizer.ggml.normalizer.lowercase";
+    /// Whether sequences start with the bos token (SentencePiece).
+    pub const ADD_BOS: &str = "tokenizer.ggml.add_bos_token";
+    /// Whether sequences end with the eos token (SentencePiece).
+    pub const ADD_EOS: &str = "tokenizer.ggml.add_eos_token";
+    /// Whether SentencePiece prepends a `▁` to the text (its "dummy prefix").
+    pub const ADD_SPACE_PREFIX: &str = "tokenizer.ggml.add_space_prefix";
 }
 
 /// The special token ids of a tokenizer, all `< vocab_size()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SpecialIds {
-    /// First id of every sequence: `[CLS]` for BERT (`tokenizer.ggml.bos_token_id`).
+    /// First id of every sequence: `[CLS]` for BERT (`tokenizer.ggml.bos_token_id`), `<bos>`
+    /// for SentencePiece models, whose sequences start with it only if
+    /// `tokenizer.ggml.add_bos_token` says so.
     pub bos: u32,
     /// Last id of every sequence: `[SEP]` for BERT (`tokenizer.ggml.seperator_token_id`, or
-    /// `eos_token_id` when absent).
+    /// `eos_token_id` when absent), `<eos>` (`eos_token_id`) for SentencePiece models, whose
+    /// sequences end with it only if `tokenizer.ggml.add_eos_token` says so.
     pub eos: u32,
-    /// Id of pieces outside the vocabulary: `[UNK]` for BERT.
+    /// Id of pieces outside the vocabulary: `[UNK]` for BERT, `<unk>` for SentencePiece (which
+    /// byte fallback makes unused when the vocabulary has the 256 byte pieces).
     pub unk: u32,
-    /// Padding id (`[PAD]`), if the file names one. Encoding never emits it; batching may.
+    /// Padding id (`[PAD]`, `<pad>`), if the file names one. Encoding emits it only where a
+    /// text spells it literally; batching may.
     pub pad: Option<u32>,
     /// Mask id (`[MASK]`), if the file names one. Only produced when written literally.
     pub mask: Option<u32>,
@@ -128,8 +160,13 @@ impl SpecialIds {
 
 /// The tokenizer families implemented; one variant per sibling module.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one tokenizer per model, built once: its inline size does not matter"
+)]
 enum Inner {
     WordPiece(wordpiece::WordPieceTokenizer),
+    SentencePiece(sentencepiece::SentencePieceTokenizer),
 }
 
 /// A text tokenizer built from GGUF metadata. Immutable once built: `Send + Sync`, share it
@@ -139,21 +176,31 @@ pub struct Tokenizer {
     inner: Inner,
     special: SpecialIds,
     vocab_size: usize,
+    /// Whether sequences start with `special.bos`.
+    add_bos: bool,
+    /// Whether sequences end with `special.eos`.
+    add_eos: bool,
 }
 
 impl Tokenizer {
     /// Builds the tokenizer described by `file`'s `tokenizer.*` metadata.
     ///
-    /// Takes a few milliseconds for a 30k-piece vocabulary (no JSON is involved).
+    /// Takes a few milliseconds for a 30k-piece vocabulary (no JSON is involved). SentencePiece
+    /// vocabularies derive their BPE merges here, in time linear in the total length of the
+    /// pieces plus a sort of the merges: about 1 ms for the tiny EmbeddingGemma's 1,001 pieces,
+    /// 1.5–3 s for a synthetic 262,144-piece vocabulary (EmbeddingGemma's size) on a busy
+    /// 2-core machine, half of it in the `tokenizers` crate's own BPE construction.
     ///
     /// # Errors
     ///
     /// - [`RuntimeError::Gguf`] if a required key is missing (`tokenizer.ggml.model`,
-    ///   `tokenizer.ggml.tokens`) or a key has the wrong type;
-    /// - [`RuntimeError::UnsupportedTokenizer`] if `tokenizer.ggml.model` is not `bert`;
-    /// - [`RuntimeError::Metadata`] if the vocabulary is empty, token types do not match it,
-    ///   a required special id is missing or outside the vocabulary, or two pieces collide
-    ///   (see the `wordpiece` module docs);
+    ///   `tokenizer.ggml.tokens`, and `tokenizer.ggml.scores` for `llama`) or a key has the
+    ///   wrong type;
+    /// - [`RuntimeError::UnsupportedTokenizer`] if `tokenizer.ggml.model` is not `bert` or
+    ///   `llama`;
+    /// - [`RuntimeError::Metadata`] if the vocabulary is empty, token types or scores do not
+    ///   match it, a score is NaN, a required special id is missing or outside the vocabulary,
+    ///   or two pieces collide (see the `wordpiece` and `sentencepiece` module docs);
     /// - [`RuntimeError::Tokenizer`] if the `tokenizers` crate refuses the configuration.
     pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer> {
         let model = file.get_str(keys::MODEL)?;
@@ -164,6 +211,19 @@ impl Tokenizer {
                     inner: Inner::WordPiece(wp),
                     special,
                     vocab_size,
+                    add_bos: true,
+                    add_eos: true,
+                })
+            }
+            "llama" => {
+                let (sp, special, vocab_size) =
+                    sentencepiece::SentencePieceTokenizer::from_gguf(file)?;
+                Ok(Tokenizer {
+                    add_bos: sp.add_bos(),
+                    add_eos: sp.add_eos(),
+                    inner: Inner::SentencePiece(sp),
+                    special,
+                    vocab_size,
                 })
             }
             other => Err(RuntimeError::UnsupportedTokenizer {
@@ -172,10 +232,12 @@ impl Tokenizer {
         }
     }
 
-    /// The ids of `text` with the special tokens (`[CLS] … [SEP]`), untruncated.
+    /// The ids of `text` with the special tokens (`[CLS] … [SEP]`, `<bos> … <eos>`),
+    /// untruncated.
     ///
-    /// Any string is accepted; the empty string (or one of whitespace and control characters
-    /// only) gives `[bos, eos]`.
+    /// Any string is accepted; the empty string gives `[bos, eos]` (for BERT, so does a string of
+    /// whitespace and control characters only). A SentencePiece tokenizer whose file sets
+    /// `tokenizer.ggml.add_bos_token` or `add_eos_token` to false leaves out `bos` or `eos`.
     ///
     /// # Errors
     ///
@@ -196,9 +258,12 @@ impl Tokenizer {
     /// As [`Tokenizer::encode`].
     pub fn encode_into(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
         ids.clear();
-        ids.push(self.special.bos);
+        if self.add_bos {
+            ids.push(self.special.bos);
+        }
         let result = catch_unwind(AssertUnwindSafe(|| match &self.inner {
             Inner::WordPiece(wp) => wp.encode_into(text, ids),
+            Inner::SentencePiece(sp) => sp.encode_into(text, ids),
         }))
         .unwrap_or_else(|_| {
             Err(RuntimeError::tokenizer(format!(
@@ -210,7 +275,9 @@ impl Tokenizer {
             ids.clear();
             return Err(e);
         }
-        ids.push(self.special.eos);
+        if self.add_eos {
+            ids.push(self.special.eos);
+        }
         Ok(())
     }
 
@@ -221,10 +288,15 @@ impl Tokenizer {
     /// truncation for a single sequence): with `n` ids untruncated and `n > max_len`, the result
     /// is the first `max_len - 1` ids followed by `eos`.
     ///
+    /// A SentencePiece tokenizer that does not add `eos` (`tokenizer.ggml.add_eos_token` false)
+    /// keeps the first `max_len` ids instead, ending wherever the cut falls; one that does not
+    /// add `bos` just starts with the text's first id.
+    ///
     /// # Errors
     ///
-    /// [`RuntimeError::InvalidArgument`] if `max_len < 2` (no room for `bos` and `eos`); otherwise
-    /// as [`Tokenizer::encode`].
+    /// [`RuntimeError::InvalidArgument`] if `max_len` leaves no room for the special tokens the
+    /// tokenizer adds, or is 0: `max_len < 2` when it adds both `bos` and `eos` (always the case
+    /// for BERT); otherwise as [`Tokenizer::encode`].
     pub fn encode_truncated(&self, text: &str, max_len: usize) -> Result<(Vec<u32>, bool)> {
         let mut ids = Vec::new();
         let truncated = self.encode_truncated_into(text, max_len, &mut ids)?;
@@ -244,11 +316,18 @@ impl Tokenizer {
         ids: &mut Vec<u32>,
     ) -> Result<bool> {
         ids.clear();
-        if max_len < 2 {
+        let n_special = usize::from(self.add_bos) + usize::from(self.add_eos);
+        let min_len = n_special.max(1);
+        if max_len < min_len {
+            let room = match n_special {
+                0 => "any id".to_owned(),
+                1 => "the special token".to_owned(),
+                n => format!("the {n} special tokens"),
+            };
             return Err(RuntimeError::InvalidArgument {
                 name: "max_len",
                 reason: format!(
-                    "{max_len} leaves no room for the two special tokens; it must be at least 2"
+                    "{max_len} leaves no room for {room}; it must be at least {min_len}"
                 ),
             });
         }
@@ -256,8 +335,12 @@ impl Tokenizer {
         if ids.len() <= max_len {
             return Ok(false);
         }
-        ids.truncate(max_len - 1);
-        ids.push(self.special.eos);
+        if self.add_eos {
+            ids.truncate(max_len - 1);
+            ids.push(self.special.eos);
+        } else {
+            ids.truncate(max_len);
+        }
         Ok(true)
     }
 
@@ -266,15 +349,17 @@ impl Tokenizer {
         self.vocab_size
     }
 
-    /// The special ids (`[CLS]`, `[SEP]`, `[UNK]`, `[PAD]`, `[MASK]` for BERT).
+    /// The special ids (`[CLS]`, `[SEP]`, `[UNK]`, `[PAD]`, `[MASK]` for BERT; `<bos>`,
+    /// `<eos>`, `<unk>`, `<pad>`, `<mask>` for EmbeddingGemma).
     pub fn special_ids(&self) -> SpecialIds {
         self.special
     }
 
-    /// The `tokenizer.ggml.model` family this tokenizer implements, e.g. `"bert"`.
+    /// The `tokenizer.ggml.model` family this tokenizer implements: `"bert"` or `"llama"`.
     pub fn model(&self) -> &'static str {
         match self.inner {
             Inner::WordPiece(_) => "bert",
+            Inner::SentencePiece(_) => "llama",
         }
     }
 }

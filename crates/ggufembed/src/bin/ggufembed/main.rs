@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+mod embed;
+
+use clap::{Parser, Subcommand, ValueEnum};
 use ggufembed::convert::{self, OutType, Progress};
 use ggufembed::gguf_loader::GgufFile;
 
@@ -32,6 +34,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Embed texts: JSONL (or lines) in, one embedding per text out, in input order.
+    Embed {
+        /// The GGUF model.
+        #[arg(short = 'm', long = "model", value_name = "MODEL")]
+        model: PathBuf,
+        #[command(flatten)]
+        io: Io,
+        /// Longest input in tokens (default: the model's context length); longer texts are
+        /// truncated and flagged.
+        #[arg(long = "max-len", value_name = "N")]
+        max_len: Option<usize>,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+        /// Texts read and embedded per step.
+        #[arg(long = "batch-size", value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+        batch_size: u32,
+        /// Pooling: mean, cls or last (default: what the model asks for).
+        #[arg(long, value_name = "P", value_parser = parse_pooling)]
+        pooling: Option<ggufembed::Pooling>,
+        /// Do not L2-normalize the embeddings.
+        #[arg(long = "no-normalize")]
+        no_normalize: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+        format: Format,
+    },
+    /// Tokenize texts: {"index","ids"} per text, special tokens included, not truncated.
+    Tokenize {
+        /// The GGUF model.
+        #[arg(short = 'm', long = "model", value_name = "MODEL")]
+        model: PathBuf,
+        #[command(flatten)]
+        io: Io,
+    },
     /// Convert a Hugging Face / sentence-transformers model directory to GGUF, writing what
     /// llama.cpp's convert_hf_to_gguf.py writes.
     Convert {
@@ -50,6 +87,40 @@ enum Command {
 
 fn parse_out_type(s: &str) -> Result<OutType, String> {
     s.parse()
+}
+
+fn parse_pooling(s: &str) -> Result<ggufembed::Pooling, String> {
+    if s == "none" {
+        return Err(
+            "pooling 'none' (one vector per token) is not supported yet; use mean, cls or last"
+                .into(),
+        );
+    }
+    s.parse()
+}
+
+/// Output format of `embed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// One JSON object per text: {"index","embedding","tokens","truncated", …input fields}.
+    Jsonl,
+    /// A NumPy float32 matrix, one row per text.
+    Npy,
+}
+
+/// Input and output options shared by `embed` and `tokenize`.
+#[derive(clap::Args)]
+struct Io {
+    /// Input file (default: stdin): JSONL objects with a "text" field, or plain lines with
+    /// --text-lines.
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Output file (default: stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Read one text per line instead of JSONL.
+    #[arg(long = "text-lines")]
+    text_lines: bool,
 }
 
 fn main() -> ExitCode {
@@ -101,6 +172,27 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             write_stdout(text.as_bytes())
         }
+        Command::Embed {
+            model,
+            io,
+            max_len,
+            threads,
+            batch_size,
+            pooling,
+            no_normalize,
+            format,
+        } => embed::embed(
+            &model,
+            &io.into_args(batch_size as usize),
+            &embed::EmbedArgs {
+                max_len,
+                threads: threads.map(usize::from),
+                pooling,
+                normalize: !no_normalize,
+                npy: format == Format::Npy,
+            },
+        ),
+        Command::Tokenize { model, io } => embed::tokenize(&model, &io.into_args(usize::MAX)),
         Command::Convert {
             from_hf,
             output,
@@ -122,6 +214,17 @@ fn run(cli: Cli) -> Result<(), String> {
                 report.seconds
             );
             write_stdout(line.as_bytes())
+        }
+    }
+}
+
+impl Io {
+    fn into_args(self, batch_size: usize) -> embed::InputArgs {
+        embed::InputArgs {
+            input: self.input,
+            output: self.output,
+            text_lines: self.text_lines,
+            batch_size,
         }
     }
 }

@@ -1,0 +1,351 @@
+//! `ggufembed embed` and `ggufembed tokenize`: texts in (JSONL or plain lines), vectors or ids
+//! out, in input order, in batches so memory stays bounded for JSONL output.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use ggufembed::{Model, Options, Pooling};
+use serde_json::{Map, Value};
+
+/// Options shared by `embed` and `tokenize`.
+pub struct InputArgs {
+    pub input: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub text_lines: bool,
+    pub batch_size: usize,
+}
+
+/// Options of `embed` only.
+pub struct EmbedArgs {
+    pub max_len: Option<usize>,
+    pub threads: Option<usize>,
+    pub pooling: Option<Pooling>,
+    pub normalize: bool,
+    pub npy: bool,
+}
+
+/// One input record: its text and, for JSONL, the other fields to carry through.
+struct Record {
+    text: String,
+    extra: Map<String, Value>,
+}
+
+/// Reads records one line at a time, naming the line in every error.
+struct Records<R> {
+    lines: io::Split<R>,
+    line_no: usize,
+    text_lines: bool,
+}
+
+impl<R: BufRead> Records<R> {
+    fn new(reader: R, text_lines: bool) -> Self {
+        Records {
+            lines: reader.split(b'\n'),
+            line_no: 0,
+            text_lines,
+        }
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>, String> {
+        let Some(line) = self.lines.next() else {
+            return Ok(None);
+        };
+        self.line_no += 1;
+        let n = self.line_no;
+        let mut bytes = line.map_err(|e| format!("reading input line {n}: {e}"))?;
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let line = String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "input line {n} is not valid UTF-8 (byte {})",
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        if self.text_lines {
+            return Ok(Some(Record {
+                text: line,
+                extra: Map::new(),
+            }));
+        }
+        if line.trim().is_empty() {
+            return Err(format!(
+                "input line {n} is empty (JSONL input needs one object with a \"text\" field per line; use --text-lines for plain text)"
+            ));
+        }
+        let value: Value = serde_json::from_str(&line)
+            .map_err(|e| format!("input line {n} is not valid JSON: {e}"))?;
+        let Value::Object(mut obj) = value else {
+            return Err(format!("input line {n} is not a JSON object"));
+        };
+        match obj.remove("text") {
+            Some(Value::String(text)) => Ok(Some(Record { text, extra: obj })),
+            Some(other) => Err(format!(
+                "input line {n}: \"text\" must be a string, found {}",
+                json_type(&other)
+            )),
+            None => Err(format!("input line {n} has no \"text\" field")),
+        }
+    }
+
+    /// Up to `n` records.
+    fn batch(&mut self, n: usize) -> Result<Vec<Record>, String> {
+        let mut out = Vec::with_capacity(n.min(4096));
+        while out.len() < n {
+            match self.next_record()? {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn open_input(path: &Option<PathBuf>) -> Result<Box<dyn BufRead>, String> {
+    match path {
+        Some(p) if p.as_os_str() != "-" => {
+            let f =
+                File::open(p).map_err(|e| format!("cannot open input '{}': {e}", p.display()))?;
+            Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
+        }
+        _ => Ok(Box::new(BufReader::new(io::stdin()))),
+    }
+}
+
+fn open_output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, String> {
+    match path {
+        Some(p) if p.as_os_str() != "-" => {
+            let f = File::create(p)
+                .map_err(|e| format!("cannot create output '{}': {e}", p.display()))?;
+            Ok(Box::new(BufWriter::with_capacity(1 << 16, f)))
+        }
+        _ => Ok(Box::new(BufWriter::with_capacity(1 << 16, io::stdout()))),
+    }
+}
+
+/// What a write error means for the run: a closed pipe ends it quietly (`| head`), anything else
+/// is an error naming the output.
+enum Stop {
+    Quiet,
+    Error(String),
+}
+
+impl From<String> for Stop {
+    fn from(s: String) -> Stop {
+        Stop::Error(s)
+    }
+}
+
+fn write_err(path: &Option<PathBuf>, e: io::Error) -> Stop {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return Stop::Quiet;
+    }
+    let name = path
+        .as_deref()
+        .map_or("stdout".into(), |p: &Path| format!("'{}'", p.display()));
+    Stop::Error(format!("cannot write to {name}: {e}"))
+}
+
+fn finish(result: Result<(), Stop>) -> Result<(), String> {
+    match result {
+        Ok(()) | Err(Stop::Quiet) => Ok(()),
+        Err(Stop::Error(e)) => Err(e),
+    }
+}
+
+/// A progress line on stderr when it is a terminal: texts done so far.
+fn progress_bar(what: &str) -> Option<indicatif::ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{what} {{pos}} texts ({{per_sec}}) {{elapsed}}"
+    )) {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+/// `ggufembed embed`.
+pub fn embed(model_path: &Path, io_args: &InputArgs, args: &EmbedArgs) -> Result<(), String> {
+    let mut options = Options::default().normalize(args.normalize);
+    options.max_len = args.max_len;
+    options.threads = args.threads;
+    options.pooling = args.pooling;
+    let model = ggufembed::open_with(model_path, options).map_err(|e| e.to_string())?;
+    let mut records = Records::new(open_input(&io_args.input)?, io_args.text_lines);
+    let mut out = open_output(&io_args.output)?;
+    let bar = progress_bar("embedding");
+    let result = if args.npy {
+        embed_npy(&model, &mut records, io_args, &mut out, bar.as_ref())
+    } else {
+        embed_jsonl(&model, &mut records, io_args, &mut out, bar.as_ref())
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    finish(result.and_then(|()| out.flush().map_err(|e| write_err(&io_args.output, e))))
+}
+
+fn embed_jsonl(
+    model: &Model,
+    records: &mut Records<Box<dyn BufRead>>,
+    io_args: &InputArgs,
+    out: &mut Box<dyn Write>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<(), Stop> {
+    let mut index = 0usize;
+    let mut line = Vec::new();
+    loop {
+        let batch = records.batch(io_args.batch_size)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
+        let emb = model.embed(&texts).map_err(|e| e.to_string())?;
+        for (i, record) in batch.into_iter().enumerate() {
+            line.clear();
+            write_embedding_line(
+                &mut line,
+                index,
+                emb.row(i),
+                emb.tokens(i),
+                emb.truncated(i),
+                &record.extra,
+            )
+            .map_err(|e| format!("cannot encode output line: {e}"))?;
+            out.write_all(&line)
+                .map_err(|e| write_err(&io_args.output, e))?;
+            index += 1;
+        }
+        if let Some(b) = bar {
+            b.set_position(index as u64);
+        }
+    }
+}
+
+/// `{"index":i,"embedding":[…],"tokens":n,"truncated":b, …other input fields}` and a newline.
+/// Floats are written in their shortest round-trip form (`f32` Display), not widened to f64.
+/// Input fields named like the output's own are replaced by them.
+fn write_embedding_line(
+    line: &mut Vec<u8>,
+    index: usize,
+    vector: &[f32],
+    tokens: usize,
+    truncated: bool,
+    extra: &Map<String, Value>,
+) -> io::Result<()> {
+    write!(line, "{{\"index\":{index},\"embedding\":[")?;
+    for (j, x) in vector.iter().enumerate() {
+        if j > 0 {
+            line.push(b',');
+        }
+        if x.is_finite() {
+            write!(line, "{x}")?;
+        } else {
+            line.extend_from_slice(b"null");
+        }
+    }
+    write!(line, "],\"tokens\":{tokens},\"truncated\":{truncated}")?;
+    for (k, v) in extra {
+        if matches!(k.as_str(), "index" | "embedding" | "tokens" | "truncated") {
+            continue;
+        }
+        line.push(b',');
+        serde_json::to_writer(&mut *line, k)?;
+        line.push(b':');
+        serde_json::to_writer(&mut *line, v)?;
+    }
+    line.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// `.npy` needs the row count in its header: rows are collected, then written at once.
+fn embed_npy(
+    model: &Model,
+    records: &mut Records<Box<dyn BufRead>>,
+    io_args: &InputArgs,
+    out: &mut Box<dyn Write>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<(), Stop> {
+    let mut data: Vec<f32> = Vec::new();
+    let mut rows = 0usize;
+    loop {
+        let batch = records.batch(io_args.batch_size)?;
+        if batch.is_empty() {
+            break;
+        }
+        let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
+        let emb = model.embed(&texts).map_err(|e| e.to_string())?;
+        data.extend_from_slice(emb.as_slice());
+        rows += emb.len();
+        if let Some(b) = bar {
+            b.set_position(rows as u64);
+        }
+    }
+    write_npy(out, rows, model.dim(), &data).map_err(|e| write_err(&io_args.output, e))
+}
+
+/// NumPy `.npy` v1.0: magic, header dict padded with spaces to a multiple of 64, then
+/// little-endian f32 data in C order.
+pub fn write_npy(out: &mut dyn Write, rows: usize, cols: usize, data: &[f32]) -> io::Result<()> {
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let unpadded = 10 + dict.len() + 1;
+    let total = unpadded.next_multiple_of(64);
+    let mut header = Vec::with_capacity(total);
+    header.extend_from_slice(b"\x93NUMPY\x01\x00");
+    header.extend_from_slice(&((total - 10) as u16).to_le_bytes());
+    header.extend_from_slice(dict.as_bytes());
+    header.resize(total - 1, b' ');
+    header.push(b'\n');
+    out.write_all(&header)?;
+    let mut buf = Vec::with_capacity(data.len().min(1 << 16) * 4);
+    for chunk in data.chunks(1 << 16) {
+        buf.clear();
+        for x in chunk {
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        out.write_all(&buf)?;
+    }
+    Ok(())
+}
+
+/// `ggufembed tokenize`: ids with special tokens, untruncated.
+pub fn tokenize(model_path: &Path, io_args: &InputArgs) -> Result<(), String> {
+    let model = ggufembed::open(model_path).map_err(|e| e.to_string())?;
+    let mut records = Records::new(open_input(&io_args.input)?, io_args.text_lines);
+    let mut out = open_output(&io_args.output)?;
+    let result = (|| -> Result<(), Stop> {
+        let mut index = 0usize;
+        let mut line = Vec::new();
+        while let Some(record) = records.next_record()? {
+            let ids = model.tokenize(&record.text).map_err(|e| e.to_string())?;
+            line.clear();
+            // Written by hand so that "index" comes first, as in `embed`'s output.
+            let _ = write!(line, "{{\"index\":{index},\"ids\":[");
+            for (j, id) in ids.iter().enumerate() {
+                let _ = write!(line, "{}{id}", if j > 0 { "," } else { "" });
+            }
+            line.extend_from_slice(b"]}\n");
+            out.write_all(&line)
+                .map_err(|e| write_err(&io_args.output, e))?;
+            index += 1;
+        }
+        Ok(())
+    })();
+    finish(result.and_then(|()| out.flush().map_err(|e| write_err(&io_args.output, e))))
+}

@@ -1,0 +1,172 @@
+//! `ggufembed embed` and `ggufembed tokenize` as a user runs them, on a tiny generated model.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ggufembed"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn model() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::TinyBert::default().write(dir.path(), "m.gguf");
+    let p = path.to_str().unwrap().to_string();
+    (dir, p)
+}
+
+#[test]
+fn jsonl_in_jsonl_out_in_order_with_fields_carried() {
+    let (_dir, m) = model();
+    let input = b"{\"text\":\"hello world\",\"id\":\"a\"}\n{\"text\":\"\",\"meta\":{\"k\":[1]}}\n{\"text\":\"the cat sat\"}\n";
+    let out = run(&["embed", "-m", &m], input);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["index"], i);
+        assert_eq!(l["embedding"].as_array().unwrap().len(), 64);
+        assert_eq!(l["truncated"], false);
+    }
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!(lines[0]["tokens"], 4);
+    assert_eq!(lines[1]["tokens"], 2);
+    assert_eq!(lines[1]["meta"]["k"][0], 1);
+    // The same texts through the library give the same vectors.
+    let model = ggufembed::open(&m).unwrap();
+    let e = model.embed(&["hello world"]).unwrap();
+    let cli: Vec<f32> = lines[0]["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(cli, e.row(0));
+}
+
+#[test]
+fn text_lines_and_npy() {
+    let (_dir, m) = model();
+    let out = run(
+        &[
+            "embed",
+            "-m",
+            &m,
+            "--text-lines",
+            "--format",
+            "npy",
+            "--batch-size",
+            "1",
+        ],
+        b"a\n\nthe cat\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let npy = out.stdout;
+    assert_eq!(&npy[..8], b"\x93NUMPY\x01\x00");
+    let header_len = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let header = std::str::from_utf8(&npy[10..10 + header_len]).unwrap();
+    assert!(header.contains("'shape': (3, 64)"), "{header}");
+    assert_eq!((10 + header_len) % 64, 0);
+    assert_eq!(npy.len(), 10 + header_len + 3 * 64 * 4);
+}
+
+#[test]
+fn max_len_truncates_and_flags() {
+    let (_dir, m) = model();
+    let long = format!("{{\"text\":\"{}\"}}\n", "cat ".repeat(50));
+    let out = run(&["embed", "-m", &m, "--max-len", "8"], long.as_bytes());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["tokens"].as_u64(), v["truncated"].as_bool()),
+        (Some(8), Some(true))
+    );
+}
+
+#[test]
+fn malformed_lines_are_errors_naming_the_line() {
+    let (_dir, m) = model();
+    for (input, needle) in [
+        (
+            &b"{\"text\":\"ok\"}\nnot json\n"[..],
+            "input line 2 is not valid JSON",
+        ),
+        (
+            b"{\"text\":1}\n",
+            "input line 1: \"text\" must be a string, found a number",
+        ),
+        (b"{\"txt\":\"x\"}\n", "input line 1 has no \"text\" field"),
+        (b"[1,2]\n", "input line 1 is not a JSON object"),
+        (
+            b"{\"text\":\"a\"}\n\n{\"text\":\"b\"}\n",
+            "input line 2 is empty",
+        ),
+        (b"{\"text\":\"\xff\"}\n", "input line 1 is not valid UTF-8"),
+    ] {
+        let out = run(&["embed", "-m", &m], input);
+        assert_eq!(out.status.code(), Some(1), "{needle}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{err:?} vs {needle:?}"
+        );
+        assert_eq!(err.lines().count(), 1);
+    }
+}
+
+#[test]
+fn tokenize_prints_ids_with_specials_untruncated() {
+    let (_dir, m) = model();
+    let out = run(&["tokenize", "-m", &m, "--text-lines"], b"Hello World\n\n");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "{\"index\":0,\"ids\":[2,19,20,3]}",
+            "{\"index\":1,\"ids\":[2,3]}"
+        ]
+    );
+}
+
+#[test]
+fn bad_models_and_arguments() {
+    let (dir, _m) = model();
+    let bad = dir.path().join("bad.gguf");
+    std::fs::write(&bad, b"GGUF").unwrap();
+    let out = run(&["embed", "-m", bad.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .starts_with("error: truncated file")
+    );
+    for args in [
+        &["embed"][..],
+        &["embed", "-m", "x", "--batch-size", "0"],
+        &["embed", "-m", "x", "--format", "csv"],
+    ] {
+        assert_eq!(run(args, b"").status.code(), Some(2), "{args:?}");
+    }
+}

@@ -1,0 +1,268 @@
+//! `open` refuses every broken model with a clear error; `embed` is deterministic and safe to
+//! share. Runs on tiny generated models, without the shared files.
+
+mod common;
+
+use common::TinyBert;
+use gguf_loader::{GgmlType, Value};
+use ggufembed::{Error, Options, Pooling};
+
+fn open_err(spec: TinyBert) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = spec.write(dir.path(), "m.gguf");
+    match ggufembed::open(&path) {
+        Ok(_) => panic!("expected open to fail"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn with_meta(key: &str, value: Option<Value>) -> TinyBert {
+    TinyBert {
+        overrides: vec![(key.into(), value)],
+        ..TinyBert::default()
+    }
+}
+
+#[test]
+fn broken_models_are_refused_at_open() {
+    let cases: Vec<(TinyBert, &str)> = vec![
+        (
+            with_meta("general.architecture", Some("gpt2".into())),
+            "unsupported architecture 'gpt2' (supported: bert)",
+        ),
+        (
+            with_meta("bert.attention.head_count", Some(Value::U32(0))),
+            "metadata key 'bert.attention.head_count': 0 is out of range",
+        ),
+        (
+            with_meta("bert.attention.head_count", Some(Value::U32(5))),
+            "5 heads do not divide the width 64",
+        ),
+        (
+            with_meta("bert.block_count", Some(Value::U32(1_000_000))),
+            "bert.block_count': 1000000 is out of range",
+        ),
+        (
+            with_meta("bert.block_count", Some(Value::U32(3))),
+            "tensor 'blk.2.attn_q.weight' not found",
+        ),
+        (
+            with_meta("bert.embedding_length", None),
+            "metadata key 'bert.embedding_length' not found",
+        ),
+        (
+            with_meta("bert.embedding_length", Some("wide".into())),
+            "holds string, expected a non-negative integer",
+        ),
+        (
+            with_meta(
+                "bert.attention.layer_norm_epsilon",
+                Some(Value::F32(f32::NAN)),
+            ),
+            "is not a usable epsilon",
+        ),
+        (
+            with_meta("bert.pooling_type", Some(Value::U32(4))),
+            "pooling type 4 gives no sentence embedding",
+        ),
+        (
+            with_meta("tokenizer.ggml.bos_token_id", Some(Value::U32(9999))),
+            "tokenizer.ggml.bos_token_id",
+        ),
+        (
+            with_meta("tokenizer.ggml.model", Some("gpt2".into())),
+            "unsupported tokenizer model 'gpt2'",
+        ),
+        (
+            TinyBert {
+                drop_tensors: vec!["blk.1.ffn_down.bias".into()],
+                ..TinyBert::default()
+            },
+            "tensor 'blk.1.ffn_down.bias' not found",
+        ),
+        (
+            TinyBert {
+                reshape: vec![("blk.0.attn_k.weight".into(), vec![64, 32])],
+                ..TinyBert::default()
+            },
+            "tensor 'blk.0.attn_k.weight': shape is [64, 32], expected [64, 64]",
+        ),
+        (
+            TinyBert {
+                reshape: vec![("position_embd.weight".into(), vec![64, 8])],
+                ..TinyBert::default()
+            },
+            "tensor 'position_embd.weight': shape is [64, 8], expected [64, 48]",
+        ),
+        (
+            TinyBert {
+                reshape: vec![("token_embd.weight".into(), vec![64, 10])],
+                ..TinyBert::default()
+            },
+            "but token_embd.weight has only 10 rows",
+        ),
+    ];
+    for (spec, needle) in cases {
+        let err = open_err(spec);
+        assert!(err.contains(needle), "{err:?} does not contain {needle:?}");
+    }
+}
+
+#[test]
+fn options_are_checked_against_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = TinyBert::default().write(dir.path(), "m.gguf");
+    for (opts, needle) in [
+        (
+            Options::default().max_len(49),
+            "max_len: 49 is outside 2..=48",
+        ),
+        (Options::default().max_len(1), "max_len: 1 is outside"),
+        (Options::default().threads(0), "threads: must be at least 1"),
+    ] {
+        let err = ggufembed::open_with(&path, opts).unwrap_err();
+        assert!(matches!(err, Error::InvalidOption { .. }), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}
+
+fn texts() -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        String::new(),
+        " ".into(),
+        "hello world".into(),
+        "the cat sat on the mat.".into(),
+        "a red dog ran fast, and the blue cat is slow!".into(),
+        "unknownword zzz".into(),
+    ];
+    // Long enough to be truncated at max_len 16 and to exceed the context of 48.
+    v.push(
+        std::iter::repeat_n("the cat sat", 30)
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    for i in 0..40 {
+        v.push(
+            std::iter::repeat_n(common::WORDS[i % common::WORDS.len()], 1 + i % 13)
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    v
+}
+
+#[test]
+fn embeddings_are_bit_identical_whatever_the_batch_and_threads() {
+    for ty in [GgmlType::F32, GgmlType::Q8_0, GgmlType::F16] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = TinyBert {
+            matrix_type: ty,
+            ..TinyBert::default()
+        }
+        .write(dir.path(), "m.gguf");
+        let texts = texts();
+        let one = ggufembed::open_with(&path, Options::default().threads(1)).unwrap();
+        let all = one.embed(&texts).unwrap();
+        assert_eq!(all.len(), texts.len());
+        assert_eq!(all.dim(), 64);
+        // Each text alone.
+        for (i, t) in texts.iter().enumerate() {
+            let single = one.embed(&[t]).unwrap();
+            assert_eq!(single.row(0), all.row(i), "{ty}: text {i} alone");
+        }
+        // Reversed order, several threads.
+        let four = ggufembed::open_with(&path, Options::default().threads(4)).unwrap();
+        let rev: Vec<&String> = texts.iter().rev().collect();
+        let r = four.embed(&rev).unwrap();
+        for i in 0..texts.len() {
+            assert_eq!(
+                r.row(texts.len() - 1 - i),
+                all.row(i),
+                "{ty}: text {i} reversed, 4 threads"
+            );
+        }
+        // Normalized, finite.
+        for row in all.iter() {
+            let norm: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4 && row.iter().all(|x| x.is_finite()));
+        }
+    }
+}
+
+#[test]
+fn truncation_empty_texts_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = TinyBert::default().write(dir.path(), "m.gguf");
+    let model = ggufembed::open_with(&path, Options::default().max_len(16)).unwrap();
+    let long = std::iter::repeat_n("cat", 100)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let e = model.embed(&["", long.as_str(), "hello world"]).unwrap();
+    assert_eq!(e.token_counts(), &[2, 16, 4]);
+    assert_eq!(e.truncated_flags(), &[false, true, false]);
+    // The default max_len is the context length: a longer text is truncated, never a crash.
+    let model = ggufembed::open(&path).unwrap();
+    assert_eq!(model.max_len(), 48);
+    let e = model.embed(&[long.as_str()]).unwrap();
+    assert_eq!((e.tokens(0), e.truncated(0)), (48, true));
+    assert!(model.embed::<&str>(&[]).unwrap().is_empty());
+    assert_eq!(model.tokenize("hello world").unwrap(), vec![2, 19, 20, 3]);
+}
+
+#[test]
+fn pooling_and_normalization_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = TinyBert::default().write(dir.path(), "m.gguf");
+    let raw = ggufembed::open_with(&path, Options::default().normalize(false)).unwrap();
+    let norm = ggufembed::open(&path).unwrap();
+    let (a, b) = (
+        raw.embed(&["the cat"]).unwrap(),
+        norm.embed(&["the cat"]).unwrap(),
+    );
+    let len: f32 = a.row(0).iter().map(|x| x * x).sum::<f32>().sqrt();
+    for (x, y) in a.row(0).iter().zip(b.row(0)) {
+        assert!((x / len - y).abs() < 1e-5);
+    }
+    assert_eq!(norm.pooling(), Pooling::Mean);
+    let cls = ggufembed::open_with(&path, Options::default().pooling(Pooling::Cls)).unwrap();
+    let last = ggufembed::open_with(&path, Options::default().pooling(Pooling::Last)).unwrap();
+    let (c, l) = (
+        cls.embed(&["the cat"]).unwrap(),
+        last.embed(&["the cat"]).unwrap(),
+    );
+    assert_ne!(c.row(0), l.row(0));
+    assert_ne!(c.row(0), b.row(0));
+}
+
+#[test]
+fn one_model_shared_by_eight_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = TinyBert {
+        matrix_type: GgmlType::Q8_0,
+        ..TinyBert::default()
+    }
+    .write(dir.path(), "m.gguf");
+    let model = ggufembed::open_with(&path, Options::default().threads(2)).unwrap();
+    let texts = texts();
+    let expected = model.embed(&texts).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (model, texts, expected) = (&model, &texts, &expected);
+            s.spawn(move || {
+                for round in 0..3 {
+                    let start = (t + round) % texts.len();
+                    let got = model.embed(&texts[start..]).unwrap();
+                    for i in 0..got.len() {
+                        assert_eq!(got.row(i), expected.row(start + i));
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn model_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<ggufembed::Model>();
+}

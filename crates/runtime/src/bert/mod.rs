@@ -1,0 +1,292 @@
+//! BERT encoders as llama.cpp's converter writes them (`general.architecture = "bert"`).
+//!
+//! Post-LayerNorm blocks: `x = LN(x + Attn(x))`, `x = LN(x + FFN(x))` with exact (erf) GELU,
+//! non-causal attention within each sequence. Every tensor and hyper-parameter is checked at
+//! [`BertModel::load`], before any buffer is sized from them.
+//!
+//! Sequences are packed: one call runs any number of texts, concatenated token-wise, with one
+//! matmul per weight over all their tokens and attention per sequence (no padding, no attention
+//! across sequences). Every kernel computes a row independently of the others, so a text's
+//! embedding is bit-identical whatever it is batched with.
+
+mod config;
+
+use std::ops::Range;
+
+use gguf_loader::GgufFile;
+use ggufembed_kernels::{AttentionParams, Kernels};
+
+pub use config::BertConfig;
+
+use crate::error::{Result, RuntimeError};
+use crate::pooling::Pooling;
+use crate::weights::{MatmulScratch, Matrix, bind_vector};
+
+/// A validated BERT model: its hyper-parameters and the sizes its tensors were checked against.
+#[derive(Clone, Debug)]
+pub struct BertModel {
+    /// Hyper-parameters.
+    pub config: BertConfig,
+    /// Rows of `token_embd.weight`.
+    pub n_vocab: usize,
+    /// Rows of `token_types.weight`.
+    pub n_types: usize,
+}
+
+/// One block's weights.
+#[derive(Debug)]
+struct Layer<'a> {
+    q: Matrix<'a>,
+    q_b: &'a [f32],
+    k: Matrix<'a>,
+    k_b: &'a [f32],
+    v: Matrix<'a>,
+    v_b: &'a [f32],
+    o: Matrix<'a>,
+    o_b: &'a [f32],
+    attn_norm_w: &'a [f32],
+    attn_norm_b: &'a [f32],
+    up: Matrix<'a>,
+    up_b: &'a [f32],
+    down: Matrix<'a>,
+    down_b: &'a [f32],
+    out_norm_w: &'a [f32],
+    out_norm_b: &'a [f32],
+}
+
+/// All weights of a [`BertModel`], bound to the mapped file. Cheap to create (no copies).
+#[derive(Debug)]
+pub struct BertWeights<'a> {
+    config: BertConfig,
+    n_vocab: usize,
+    tok_embd: Matrix<'a>,
+    pos_embd: Matrix<'a>,
+    type_embd: Matrix<'a>,
+    embd_norm_w: &'a [f32],
+    embd_norm_b: &'a [f32],
+    layers: Vec<Layer<'a>>,
+}
+
+/// Reusable buffers for [`BertWeights::forward`]; grows to the largest batch seen, then stops
+/// allocating.
+#[derive(Debug, Default)]
+pub struct BertScratch {
+    x: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+    ff: Vec<f32>,
+    attn: Vec<f32>,
+    type_row: Vec<f32>,
+    matmul: MatmulScratch,
+}
+
+fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+impl BertModel {
+    /// Reads and validates a BERT model: hyper-parameters, and every tensor's presence, shape
+    /// and type. `arch` is the value of `general.architecture`.
+    pub fn load(file: &GgufFile, arch: &str) -> Result<BertModel> {
+        let config = BertConfig::from_gguf(file, arch)?;
+        let tok = file.require_tensor("token_embd.weight")?;
+        let n_vocab = match tok.shape() {
+            [k, n] if *k == config.n_embd as u64 && *n > 0 => *n as usize,
+            s => {
+                return Err(RuntimeError::tensor(
+                    "token_embd.weight",
+                    format!("shape is {s:?}, expected [{}, n_vocab]", config.n_embd),
+                ));
+            }
+        };
+        let n_types = match file.require_tensor("token_types.weight")?.shape() {
+            [k, n] if *k == config.n_embd as u64 && *n > 0 => *n as usize,
+            s => {
+                return Err(RuntimeError::tensor(
+                    "token_types.weight",
+                    format!("shape is {s:?}, expected [{}, n_types]", config.n_embd),
+                ));
+            }
+        };
+        let model = BertModel {
+            config,
+            n_vocab,
+            n_types,
+        };
+        // Binding checks every remaining tensor's shape and type.
+        model.bind(file)?;
+        Ok(model)
+    }
+
+    /// Binds the weights in `file` (the file this model was loaded from).
+    pub fn bind<'a>(&self, file: &'a GgufFile) -> Result<BertWeights<'a>> {
+        let c = &self.config;
+        let (d, f) = (c.n_embd, c.n_ff);
+        let mut layers = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let m = |name: &str, k: usize, n: usize| {
+                Matrix::bind(file, &format!("blk.{i}.{name}"), k, n)
+            };
+            let v = |name: &str, n: usize| bind_vector(file, &format!("blk.{i}.{name}"), n);
+            layers.push(Layer {
+                q: m("attn_q.weight", d, d)?,
+                q_b: v("attn_q.bias", d)?,
+                k: m("attn_k.weight", d, d)?,
+                k_b: v("attn_k.bias", d)?,
+                v: m("attn_v.weight", d, d)?,
+                v_b: v("attn_v.bias", d)?,
+                o: m("attn_output.weight", d, d)?,
+                o_b: v("attn_output.bias", d)?,
+                attn_norm_w: v("attn_output_norm.weight", d)?,
+                attn_norm_b: v("attn_output_norm.bias", d)?,
+                up: m("ffn_up.weight", d, f)?,
+                up_b: v("ffn_up.bias", f)?,
+                down: m("ffn_down.weight", f, d)?,
+                down_b: v("ffn_down.bias", d)?,
+                out_norm_w: v("layer_output_norm.weight", d)?,
+                out_norm_b: v("layer_output_norm.bias", d)?,
+            });
+        }
+        Ok(BertWeights {
+            config: c.clone(),
+            n_vocab: self.n_vocab,
+            tok_embd: Matrix::bind(file, "token_embd.weight", d, self.n_vocab)?,
+            pos_embd: Matrix::bind(file, "position_embd.weight", d, c.n_ctx)?,
+            type_embd: Matrix::bind(file, "token_types.weight", d, self.n_types)?,
+            embd_norm_w: bind_vector(file, "token_embd_norm.weight", d)?,
+            embd_norm_b: bind_vector(file, "token_embd_norm.bias", d)?,
+            layers,
+        })
+    }
+}
+
+impl BertWeights<'_> {
+    /// Hyper-parameters.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// Runs the encoder on packed sequences and pools each into `out` (`seqs.len() × n_embd`).
+    ///
+    /// `ids` holds every sequence's token ids back to back; `seqs[i]` is sequence `i`'s range in
+    /// it. Each sequence must be non-empty, no longer than the context length, and its ids below
+    /// the vocabulary size. Vectors are not normalized.
+    pub fn forward(
+        &self,
+        kernels: &Kernels,
+        ids: &[u32],
+        seqs: &[Range<usize>],
+        pooling: Pooling,
+        out: &mut [f32],
+        s: &mut BertScratch,
+    ) -> Result<()> {
+        let c = &self.config;
+        let (d, t) = (c.n_embd, ids.len());
+        self.check_batch(ids, seqs, out)?;
+        if t == 0 {
+            return Ok(());
+        }
+
+        // Embeddings: token + position + token type 0, then LayerNorm.
+        let x = grow(&mut s.x, t * d);
+        let type_row = grow(&mut s.type_row, d);
+        self.type_embd.row_into(kernels, 0, type_row);
+        let tmp = grow(&mut s.tmp, d);
+        for r in seqs {
+            for (pos, i) in r.clone().enumerate() {
+                let row = &mut x[i * d..(i + 1) * d];
+                self.tok_embd.row_into(kernels, ids[i] as usize, row);
+                self.pos_embd.row_into(kernels, pos, tmp);
+                kernels.residual_add(row, tmp);
+                kernels.residual_add(row, type_row);
+            }
+        }
+        kernels.layer_norm(x, d, self.embd_norm_w, Some(self.embd_norm_b), c.eps);
+
+        let q = grow(&mut s.q, t * d);
+        let k = grow(&mut s.k, t * d);
+        let v = grow(&mut s.v, t * d);
+        let ctx = grow(&mut s.ctx, t * d);
+        let tmp = grow(&mut s.tmp, t * d);
+        let ff = grow(&mut s.ff, t * c.n_ff);
+        for l in &self.layers {
+            l.q.matmul(kernels, x, t, Some(l.q_b), q, &mut s.matmul);
+            l.k.matmul(kernels, x, t, Some(l.k_b), k, &mut s.matmul);
+            l.v.matmul(kernels, x, t, Some(l.v_b), v, &mut s.matmul);
+            for r in seqs {
+                let span = r.start * d..r.end * d;
+                let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head, c.head_dim());
+                p.causal = c.causal;
+                kernels.attention(
+                    &q[span.clone()],
+                    &k[span.clone()],
+                    &v[span.clone()],
+                    &p,
+                    None,
+                    &mut ctx[span],
+                    &mut s.attn,
+                );
+            }
+            l.o.matmul(kernels, ctx, t, Some(l.o_b), tmp, &mut s.matmul);
+            kernels.add_layer_norm(x, tmp, d, l.attn_norm_w, Some(l.attn_norm_b), c.eps);
+            l.up.matmul(kernels, x, t, None, ff, &mut s.matmul);
+            kernels.add_bias_gelu(ff, l.up_b);
+            l.down
+                .matmul(kernels, ff, t, Some(l.down_b), tmp, &mut s.matmul);
+            kernels.add_layer_norm(x, tmp, d, l.out_norm_w, Some(l.out_norm_b), c.eps);
+        }
+
+        for (r, o) in seqs.iter().zip(out.chunks_exact_mut(d)) {
+            match pooling {
+                Pooling::Mean => kernels.mean_pool(x, d, r.start, r.end, o),
+                Pooling::Cls => o.copy_from_slice(&x[r.start * d..(r.start + 1) * d]),
+                Pooling::Last => o.copy_from_slice(&x[(r.end - 1) * d..r.end * d]),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_batch(&self, ids: &[u32], seqs: &[Range<usize>], out: &[f32]) -> Result<()> {
+        let c = &self.config;
+        let bad = |reason: String| RuntimeError::InvalidArgument {
+            name: "batch",
+            reason,
+        };
+        if out.len() != seqs.len() * c.n_embd {
+            return Err(bad(format!(
+                "output holds {} floats, expected {} sequences × {}",
+                out.len(),
+                seqs.len(),
+                c.n_embd
+            )));
+        }
+        for (i, r) in seqs.iter().enumerate() {
+            if r.is_empty() || r.end > ids.len() {
+                return Err(bad(format!(
+                    "sequence {i} range {r:?} is empty or outside the {} ids",
+                    ids.len()
+                )));
+            }
+            if r.len() > c.n_ctx {
+                return Err(bad(format!(
+                    "sequence {i} has {} tokens, more than the context length {}",
+                    r.len(),
+                    c.n_ctx
+                )));
+            }
+        }
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.n_vocab) {
+            return Err(bad(format!(
+                "token id {id} is outside the vocabulary of {}",
+                self.n_vocab
+            )));
+        }
+        Ok(())
+    }
+}

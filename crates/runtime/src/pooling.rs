@@ -1,0 +1,56 @@
+//! How token vectors become one sentence vector.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Pooling of the last hidden states into one vector per text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pooling {
+    /// Mean of all token vectors, special tokens included (sentence-transformers' mean pooling).
+    Mean,
+    /// The first token's vector (`[CLS]`).
+    Cls,
+    /// The last token's vector.
+    Last,
+}
+
+impl Pooling {
+    /// llama.cpp's `pooling_type` metadata value: 1 mean, 2 cls, 3 last; `None` for the others
+    /// (0 none and 4 rank, which produce no sentence vector).
+    pub fn from_gguf(value: u64) -> Option<Pooling> {
+        match value {
+            1 => Some(Pooling::Mean),
+            2 => Some(Pooling::Cls),
+            3 => Some(Pooling::Last),
+            _ => None,
+        }
+    }
+
+    /// The name used by options and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Cls => "cls",
+            Pooling::Last => "last",
+        }
+    }
+}
+
+impl fmt::Display for Pooling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Pooling {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Pooling, String> {
+        match s {
+            "mean" => Ok(Pooling::Mean),
+            "cls" => Ok(Pooling::Cls),
+            "last" => Ok(Pooling::Last),
+            other => Err(format!("unknown pooling '{other}' (mean, cls or last)")),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Typed, shape-checked views of a model's weights in the mapped GGUF file.
+//!
+//! A [`Matrix`] is a GGUF 2-D weight `[k, n]` in ggml order — `n` rows of `k` values, PyTorch's
+//! `[out, in]` — in whichever format the file stores it (F32, F16, BF16 or Q8_0). Binding checks
+//! the shape and the type once; computing with it never fails.
+
+use gguf_loader::{GgmlType, GgufFile};
+use ggufembed_kernels::{BlockQ8_0, FloatWeights, Kernels, QuantizedActivations};
+use half::bf16;
+
+use crate::error::{Result, RuntimeError};
+
+/// The storage of a [`Matrix`].
+#[derive(Clone, Copy, Debug)]
+pub enum MatrixData<'a> {
+    /// Q8_0 blocks, `k / 32` per row.
+    Q8_0(&'a [BlockQ8_0]),
+    /// Float weights.
+    Float(FloatWeights<'a>),
+}
+
+/// A weight matrix of `n` output rows by `k` inputs, as stored in the file.
+#[derive(Clone, Copy, Debug)]
+pub struct Matrix<'a> {
+    /// Inputs per row (ggml `ne[0]`).
+    pub k: usize,
+    /// Rows, i.e. outputs (ggml `ne[1]`).
+    pub n: usize,
+    /// The weights.
+    pub data: MatrixData<'a>,
+}
+
+/// Per-thread scratch a matmul may need (quantized activations for Q8_0 weights).
+#[derive(Debug, Default)]
+pub struct MatmulScratch {
+    qa: QuantizedActivations,
+}
+
+impl<'a> Matrix<'a> {
+    /// Binds tensor `name`, checking that its shape is `[k, n]` (ggml order) and its type one
+    /// the kernels compute with.
+    pub fn bind(file: &'a GgufFile, name: &str, k: usize, n: usize) -> Result<Matrix<'a>> {
+        let info = file.require_tensor(name)?;
+        if info.shape() != [k as u64, n as u64] {
+            return Err(RuntimeError::tensor(
+                name,
+                format!("shape is {:?}, expected [{k}, {n}]", info.shape()),
+            ));
+        }
+        let data = match info.ggml_type() {
+            GgmlType::Q8_0 => MatrixData::Q8_0(file.view::<BlockQ8_0>(info)?),
+            GgmlType::F32 => MatrixData::Float(FloatWeights::F32(file.view_f32(info)?)),
+            GgmlType::F16 => MatrixData::Float(FloatWeights::F16(file.view_f16(info)?)),
+            GgmlType::BF16 => MatrixData::Float(FloatWeights::Bf16(
+                file.view_as::<bf16>(info, GgmlType::BF16)?,
+            )),
+            other => {
+                return Err(RuntimeError::tensor(
+                    name,
+                    format!("type {other} is not supported (F32, F16, BF16 or Q8_0)"),
+                ));
+            }
+        };
+        Ok(Matrix { k, n, data })
+    }
+
+    /// `y (m × n) = x (m × k) · selfᵀ (+ bias)`.
+    pub fn matmul(
+        &self,
+        kernels: &Kernels,
+        x: &[f32],
+        m: usize,
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        scratch: &mut MatmulScratch,
+    ) {
+        match self.data {
+            MatrixData::Q8_0(w) => {
+                kernels.gemm_q8_0(x, m, self.k, w, self.n, bias, y, &mut scratch.qa);
+            }
+            MatrixData::Float(w) => {
+                kernels.gemm_float_cols(x, m, self.k, w, self.n, bias, 0, self.n, y);
+            }
+        }
+    }
+
+    /// Copies row `r` (of `k` values) into `out` as f32 — the embedding lookup.
+    pub fn row_into(&self, kernels: &Kernels, r: usize, out: &mut [f32]) {
+        let k = self.k;
+        match self.data {
+            MatrixData::Q8_0(w) => {
+                let nb = k / ggufembed_kernels::QK8_0;
+                kernels.dequantize_row_q8_0(&w[r * nb..(r + 1) * nb], out);
+            }
+            MatrixData::Float(FloatWeights::F32(w)) => out.copy_from_slice(&w[r * k..(r + 1) * k]),
+            MatrixData::Float(FloatWeights::F16(w)) => {
+                kernels.dequantize_row_f16(&w[r * k..(r + 1) * k], out)
+            }
+            MatrixData::Float(FloatWeights::Bf16(w)) => {
+                kernels.dequantize_row_bf16(&w[r * k..(r + 1) * k], out)
+            }
+        }
+    }
+
+    /// The storage type, for reports.
+    pub fn type_name(&self) -> &'static str {
+        match self.data {
+            MatrixData::Q8_0(_) => "Q8_0",
+            MatrixData::Float(FloatWeights::F32(_)) => "F32",
+            MatrixData::Float(FloatWeights::F16(_)) => "F16",
+            MatrixData::Float(FloatWeights::Bf16(_)) => "BF16",
+        }
+    }
+}
+
+/// Binds a 1-D F32 tensor of length `n` (norm weights, biases).
+pub fn bind_vector<'a>(file: &'a GgufFile, name: &str, n: usize) -> Result<&'a [f32]> {
+    let info = file.require_tensor(name)?;
+    if info.shape() != [n as u64] {
+        return Err(RuntimeError::tensor(
+            name,
+            format!("shape is {:?}, expected [{n}]", info.shape()),
+        ));
+    }
+    if info.ggml_type() != GgmlType::F32 {
+        return Err(RuntimeError::tensor(
+            name,
+            format!("type is {}, expected F32", info.ggml_type()),
+        ));
+    }
+    Ok(file.view_f32(info)?)
+}

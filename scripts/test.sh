@@ -24,6 +24,15 @@ else
     echo "warning: clippy is not installed; skipping lints"
 fi
 
+step "NEON kernels compile (cargo check --target aarch64-unknown-linux-gnu)"
+if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu ||
+    timeout 300 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then
+    cargo check --locked -p ggufembed-kernels --lib --tests --target aarch64-unknown-linux-gnu
+else
+    echo "SKIPPED: the aarch64-unknown-linux-gnu standard library could not be installed here;"
+    echo "         the NEON kernels were not type-checked in this run"
+fi
+
 step "fetch the original all-MiniLM-L6-v2 (converter bit-identity test)"
 if ! scripts/fetch-minilm.sh; then
     if [ "${CI:-}" = true ]; then

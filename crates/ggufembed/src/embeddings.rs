@@ -2,12 +2,18 @@
 
 /// One embedding per input text, in input order, as one contiguous row-major matrix, with the
 /// number of tokens each text was run with and whether it was truncated.
+///
+/// With [`Pooling::None`](crate::Pooling::None) each text has one vector per token: text `i`'s
+/// block ([`row`](Embeddings::row)) is `tokens(i) × dim` values, and the matrix has
+/// [`rows`](Embeddings::rows) = the total token count rows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Embeddings {
     pub(crate) data: Vec<f32>,
     pub(crate) dim: usize,
     pub(crate) tokens: Vec<usize>,
     pub(crate) truncated: Vec<bool>,
+    /// First matrix row of each text, plus the total row count at the end.
+    pub(crate) offsets: Vec<usize>,
 }
 
 impl Embeddings {
@@ -26,9 +32,15 @@ impl Embeddings {
         self.dim
     }
 
-    /// Embedding `i`. Panics if `i >= len()`.
+    /// Embedding `i` (`dim` values; without pooling, `tokens(i) × dim`). Panics if
+    /// `i >= len()`.
     pub fn row(&self, i: usize) -> &[f32] {
-        &self.data[i * self.dim..(i + 1) * self.dim]
+        &self.data[self.offsets[i] * self.dim..self.offsets[i + 1] * self.dim]
+    }
+
+    /// Rows of the matrix: `len()`, or the total token count without pooling.
+    pub fn rows(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
     }
 
     /// Embedding `i`, or `None` past the end.
@@ -36,13 +48,12 @@ impl Embeddings {
         (i < self.len()).then(|| self.row(i))
     }
 
-    /// The embeddings in input order.
+    /// The embeddings in input order (one block per text, as [`row`](Embeddings::row)).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[f32]> {
-        // `max(1)`: chunks_exact panics on 0; a 0-dim model has no rows to yield anyway.
-        self.data.chunks_exact(self.dim.max(1)).take(self.len())
+        (0..self.len()).map(|i| self.row(i))
     }
 
-    /// The whole `len() × dim()` matrix, row-major.
+    /// The whole `rows() × dim()` matrix, row-major.
     pub fn as_slice(&self) -> &[f32] {
         &self.data
     }
@@ -75,9 +86,9 @@ impl Embeddings {
 
 impl<'a> IntoIterator for &'a Embeddings {
     type Item = &'a [f32];
-    type IntoIter = std::iter::Take<std::slice::ChunksExact<'a, f32>>;
+    type IntoIter = Box<dyn ExactSizeIterator<Item = &'a [f32]> + 'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.data.chunks_exact(self.dim.max(1)).take(self.len())
+        Box::new(self.iter())
     }
 }

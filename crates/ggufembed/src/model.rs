@@ -179,7 +179,8 @@ impl Model {
     /// Embeds `texts`, returning one vector per text in input order.
     ///
     /// Texts longer than [`max_len`](Model::max_len) tokens are truncated (the final `[SEP]`
-    /// kept) and flagged in the result; an empty text embeds `[CLS][SEP]`.
+    /// kept) and flagged in the result; an empty text embeds `[CLS][SEP]`. With
+    /// [`Pooling::None`] every token's vector is returned (see [`Embeddings`]).
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Embeddings> {
         let n = texts.len();
         let mut ids = Vec::new();
@@ -195,7 +196,14 @@ impl Model {
             seqs.push(start..ids.len());
             truncated.push(cut);
         }
-        let mut data = vec![0.0f32; n * self.dim];
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut rows = 0;
+        for r in &seqs {
+            offsets.push(rows);
+            rows += self.pooling.rows(r.len());
+        }
+        offsets.push(rows);
+        let mut data = vec![0.0f32; rows * self.dim];
         self.run(&ids, &seqs, &mut data)?;
         if self.normalize {
             for row in data.chunks_exact_mut(self.dim) {
@@ -207,6 +215,7 @@ impl Model {
             dim: self.dim,
             tokens: seqs.iter().map(|r| r.len()).collect(),
             truncated,
+            offsets,
         })
     }
 
@@ -227,7 +236,11 @@ impl Model {
                 tokens += seqs[last].len();
                 last += 1;
             }
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut((last - first) * self.dim);
+            let rows: usize = seqs[first..last]
+                .iter()
+                .map(|r| self.pooling.rows(r.len()))
+                .sum();
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows * self.dim);
             batches.push((first..last, head));
             rest = tail;
             first = last;

@@ -170,3 +170,31 @@ fn bad_models_and_arguments() {
         assert_eq!(run(args, b"").status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn pooling_none_writes_per_token_vectors() {
+    let (_dir, m) = model();
+    let out = run(
+        &["embed", "-m", &m, "--pooling", "none", "--text-lines"],
+        b"hello world\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["embedding"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r.as_array().unwrap().len() == 64));
+    let out = run(
+        &["embed", "-m", &m, "--pooling", "none", "--format", "npy"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("--format npy needs one vector per text")
+    );
+}

@@ -63,7 +63,7 @@ fn broken_models_are_refused_at_open() {
         ),
         (
             with_meta("bert.pooling_type", Some(Value::U32(4))),
-            "pooling type 4 gives no sentence embedding",
+            "pooling type 4 is not supported",
         ),
         (
             with_meta("tokenizer.ggml.bos_token_id", Some(Value::U32(9999))),
@@ -265,4 +265,44 @@ fn one_model_shared_by_eight_threads() {
 fn model_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<ggufembed::Model>();
+}
+
+#[test]
+fn pooling_none_returns_every_token_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = TinyBert::default().write(dir.path(), "m.gguf");
+    let none = ggufembed::open_with(
+        &path,
+        Options::default().pooling(Pooling::None).normalize(false),
+    )
+    .unwrap();
+    let cls = ggufembed::open_with(
+        &path,
+        Options::default().pooling(Pooling::Cls).normalize(false),
+    )
+    .unwrap();
+    let last = ggufembed::open_with(
+        &path,
+        Options::default().pooling(Pooling::Last).normalize(false),
+    )
+    .unwrap();
+    let texts = ["hello world", "", "the cat sat on the mat"];
+    let e = none.embed(&texts).unwrap();
+    assert_eq!(e.len(), 3);
+    assert_eq!(e.rows(), 4 + 2 + 8);
+    let (c, l) = (cls.embed(&texts).unwrap(), last.embed(&texts).unwrap());
+    for i in 0..3 {
+        let block = e.row(i);
+        assert_eq!(block.len(), e.tokens(i) * 64);
+        // The first and last token vectors are what CLS and last pooling return.
+        assert_eq!(&block[..64], c.row(i));
+        assert_eq!(&block[block.len() - 64..], l.row(i));
+    }
+    // A model file asking for no pooling (pooling_type 0) defaults to it.
+    let path0 = TinyBert {
+        overrides: vec![("bert.pooling_type".into(), Some(Value::U32(0)))],
+        ..TinyBert::default()
+    }
+    .write(dir.path(), "none.gguf");
+    assert_eq!(ggufembed::open(&path0).unwrap().pooling(), Pooling::None);
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// Pooling of the last hidden states into one vector per text.
+/// Pooling of the last hidden states into one vector per text (or none: one per token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Pooling {
     /// Mean of all token vectors, special tokens included (sentence-transformers' mean pooling).
@@ -12,13 +12,24 @@ pub enum Pooling {
     Cls,
     /// The last token's vector.
     Last,
+    /// No pooling: one vector per token.
+    None,
 }
 
 impl Pooling {
-    /// llama.cpp's `pooling_type` metadata value: 1 mean, 2 cls, 3 last; `None` for the others
-    /// (0 none and 4 rank, which produce no sentence vector).
+    /// Output vectors for a text of `tokens` tokens: 1, or `tokens` without pooling.
+    pub fn rows(self, tokens: usize) -> usize {
+        match self {
+            Pooling::None => tokens,
+            _ => 1,
+        }
+    }
+
+    /// llama.cpp's `pooling_type` metadata value: 0 none, 1 mean, 2 cls, 3 last; `None` for
+    /// the others (4 rank, a reranker's score, is not an embedding).
     pub fn from_gguf(value: u64) -> Option<Pooling> {
         match value {
+            0 => Some(Pooling::None),
             1 => Some(Pooling::Mean),
             2 => Some(Pooling::Cls),
             3 => Some(Pooling::Last),
@@ -32,6 +43,7 @@ impl Pooling {
             Pooling::Mean => "mean",
             Pooling::Cls => "cls",
             Pooling::Last => "last",
+            Pooling::None => "none",
         }
     }
 }
@@ -50,7 +62,10 @@ impl FromStr for Pooling {
             "mean" => Ok(Pooling::Mean),
             "cls" => Ok(Pooling::Cls),
             "last" => Ok(Pooling::Last),
-            other => Err(format!("unknown pooling '{other}' (mean, cls or last)")),
+            "none" => Ok(Pooling::None),
+            other => Err(format!(
+                "unknown pooling '{other}' (mean, cls, last or none)"
+            )),
         }
     }
 }

@@ -93,8 +93,8 @@ impl BertConfig {
                     RuntimeError::metadata(
                         &pooling_key,
                         format!(
-                            "pooling type {p} gives no sentence embedding (1 mean, 2 cls and 3 \
-                             last are supported; 0 none and 4 rank are not)"
+                            "pooling type {p} is not supported (0 none, 1 mean, 2 cls, 3 last; \
+                             4 rank is a reranker's score, not an embedding)"
                         ),
                     )
                 })?

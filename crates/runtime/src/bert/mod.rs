@@ -172,7 +172,8 @@ impl BertWeights<'_> {
         &self.config
     }
 
-    /// Runs the encoder on packed sequences and pools each into `out` (`seqs.len() × n_embd`).
+    /// Runs the encoder on packed sequences and pools each into `out` (`seqs.len() × n_embd`;
+    /// with [`Pooling::None`], every token's vector: `ids.len() × n_embd`).
     ///
     /// `ids` holds every sequence's token ids back to back; `seqs[i]` is sequence `i`'s range in
     /// it. Each sequence must be non-empty, no longer than the context length, and its ids below
@@ -188,7 +189,7 @@ impl BertWeights<'_> {
     ) -> Result<()> {
         let c = &self.config;
         let (d, t) = (c.n_embd, ids.len());
-        self.check_batch(ids, seqs, out)?;
+        self.check_batch(ids, seqs, pooling, out)?;
         if t == 0 {
             return Ok(());
         }
@@ -242,27 +243,42 @@ impl BertWeights<'_> {
             kernels.add_layer_norm(x, tmp, d, l.out_norm_w, Some(l.out_norm_b), c.eps);
         }
 
+        if pooling == Pooling::None {
+            out.copy_from_slice(x);
+            return Ok(());
+        }
         for (r, o) in seqs.iter().zip(out.chunks_exact_mut(d)) {
             match pooling {
                 Pooling::Mean => kernels.mean_pool(x, d, r.start, r.end, o),
                 Pooling::Cls => o.copy_from_slice(&x[r.start * d..(r.start + 1) * d]),
                 Pooling::Last => o.copy_from_slice(&x[(r.end - 1) * d..r.end * d]),
+                Pooling::None => {} // copied whole above
             }
         }
         Ok(())
     }
 
-    fn check_batch(&self, ids: &[u32], seqs: &[Range<usize>], out: &[f32]) -> Result<()> {
+    fn check_batch(
+        &self,
+        ids: &[u32],
+        seqs: &[Range<usize>],
+        pooling: Pooling,
+        out: &[f32],
+    ) -> Result<()> {
         let c = &self.config;
         let bad = |reason: String| RuntimeError::InvalidArgument {
             name: "batch",
             reason,
         };
-        if out.len() != seqs.len() * c.n_embd {
+        let rows = if pooling == Pooling::None {
+            ids.len()
+        } else {
+            seqs.len()
+        };
+        if out.len() != rows * c.n_embd {
             return Err(bad(format!(
-                "output holds {} floats, expected {} sequences × {}",
+                "output holds {} floats, expected {rows} rows × {}",
                 out.len(),
-                seqs.len(),
                 c.n_embd
             )));
         }

@@ -187,6 +187,12 @@ pub fn embed(model_path: &Path, io_args: &InputArgs, args: &EmbedArgs) -> Result
     options.threads = args.threads;
     options.pooling = args.pooling;
     let model = ggufembed::open_with(model_path, options).map_err(|e| e.to_string())?;
+    if args.npy && model.pooling() == Pooling::None {
+        return Err(
+            "--format npy needs one vector per text, but --pooling none gives one per token; use JSONL output"
+                .into(),
+        );
+    }
     let mut records = Records::new(open_input(&io_args.input)?, io_args.text_lines);
     let mut out = open_output(&io_args.output)?;
     let bar = progress_bar("embedding");
@@ -223,6 +229,7 @@ fn embed_jsonl(
                 &mut line,
                 index,
                 emb.row(i),
+                model.dim(),
                 emb.tokens(i),
                 emb.truncated(i),
                 &record.extra,
@@ -239,28 +246,44 @@ fn embed_jsonl(
 }
 
 /// `{"index":i,"embedding":[…],"tokens":n,"truncated":b, …other input fields}` and a newline.
+/// Without pooling (`vector` longer than `dim`), `"embedding"` is an array of per-token vectors.
 /// Floats are written in their shortest round-trip form (`f32` Display), not widened to f64.
 /// Input fields named like the output's own are replaced by them.
 fn write_embedding_line(
     line: &mut Vec<u8>,
     index: usize,
     vector: &[f32],
+    dim: usize,
     tokens: usize,
     truncated: bool,
     extra: &Map<String, Value>,
 ) -> io::Result<()> {
-    write!(line, "{{\"index\":{index},\"embedding\":[")?;
-    for (j, x) in vector.iter().enumerate() {
-        if j > 0 {
+    write!(line, "{{\"index\":{index},\"embedding\":")?;
+    let nested = vector.len() != dim;
+    if nested {
+        line.push(b'[');
+    }
+    for (r, row) in vector.chunks(dim.max(1)).enumerate() {
+        if r > 0 {
             line.push(b',');
         }
-        if x.is_finite() {
-            write!(line, "{x}")?;
-        } else {
-            line.extend_from_slice(b"null");
+        line.push(b'[');
+        for (j, x) in row.iter().enumerate() {
+            if j > 0 {
+                line.push(b',');
+            }
+            if x.is_finite() {
+                write!(line, "{x}")?;
+            } else {
+                line.extend_from_slice(b"null");
+            }
         }
+        line.push(b']');
     }
-    write!(line, "],\"tokens\":{tokens},\"truncated\":{truncated}")?;
+    if nested {
+        line.push(b']');
+    }
+    write!(line, ",\"tokens\":{tokens},\"truncated\":{truncated}")?;
     for (k, v) in extra {
         if matches!(k.as_str(), "index" | "embedding" | "tokens" | "truncated") {
             continue;

@@ -51,7 +51,8 @@ enum Command {
         /// Texts read and embedded per step.
         #[arg(long = "batch-size", value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
         batch_size: u32,
-        /// Pooling: mean, cls or last (default: what the model asks for).
+        /// Pooling: mean, cls, last, or none for one vector per token (default: what the model
+        /// asks for).
         #[arg(long, value_name = "P", value_parser = parse_pooling)]
         pooling: Option<ggufembed::Pooling>,
         /// Do not L2-normalize the embeddings.
@@ -90,12 +91,6 @@ fn parse_out_type(s: &str) -> Result<OutType, String> {
 }
 
 fn parse_pooling(s: &str) -> Result<ggufembed::Pooling, String> {
-    if s == "none" {
-        return Err(
-            "pooling 'none' (one vector per token) is not supported yet; use mean, cls or last"
-                .into(),
-        );
-    }
     s.parse()
 }
 

@@ -366,6 +366,39 @@ impl Tokenizer {
 
 /// Reads the first of `names` present in `file` as a token id below `n_vocab`; `None` if none
 /// is present.
+/// `tokenizer.ggml.tokens`: non-empty, with every id representable as `u32`.
+fn read_vocab(file: &GgufFile) -> Result<&[String]> {
+    let tokens = file.get_array::<String>(keys::TOKENS)?;
+    if tokens.is_empty() {
+        return Err(RuntimeError::metadata(
+            keys::TOKENS,
+            "the vocabulary is empty",
+        ));
+    }
+    if u32::try_from(tokens.len()).is_err() {
+        return Err(RuntimeError::metadata(
+            keys::TOKENS,
+            format!("{} tokens do not fit 32-bit ids", tokens.len()),
+        ));
+    }
+    Ok(tokens)
+}
+
+/// `tokenizer.ggml.token_type`, if present: one entry per token.
+fn read_token_types(file: &GgufFile, n_vocab: usize) -> Result<Option<&[i32]>> {
+    if file.get(keys::TOKEN_TYPE).is_none() {
+        return Ok(None);
+    }
+    let types = file.get_array::<i32>(keys::TOKEN_TYPE)?;
+    if types.len() != n_vocab {
+        return Err(RuntimeError::metadata(
+            keys::TOKEN_TYPE,
+            format!("{} entries for {n_vocab} tokens", types.len()),
+        ));
+    }
+    Ok(Some(types))
+}
+
 fn read_token_id(file: &GgufFile, names: &[&str], n_vocab: usize) -> Result<Option<u32>> {
     let Some(&name) = names.iter().find(|&&name| file.get(name).is_some()) else {
         return Ok(None);

@@ -82,7 +82,7 @@ use tokenizers::{
     SplitDelimiterBehavior,
 };
 
-use super::{SpecialIds, keys, read_token_id};
+use super::{SpecialIds, keys, read_token_id, read_token_types, read_vocab};
 use crate::error::{Result, RuntimeError};
 
 /// llama.cpp token types (`LLAMA_TOKEN_TYPE_*`) matched literally in texts.
@@ -123,20 +123,8 @@ impl SentencePieceTokenizer {
     pub(crate) fn from_gguf(
         file: &GgufFile,
     ) -> Result<(SentencePieceTokenizer, SpecialIds, usize)> {
-        let tokens = file.get_array::<String>(keys::TOKENS)?;
-        if tokens.is_empty() {
-            return Err(RuntimeError::metadata(
-                keys::TOKENS,
-                "the vocabulary is empty",
-            ));
-        }
+        let tokens = read_vocab(file)?;
         let n_vocab = tokens.len();
-        if u32::try_from(n_vocab).is_err() {
-            return Err(RuntimeError::metadata(
-                keys::TOKENS,
-                format!("{n_vocab} tokens do not fit 32-bit ids"),
-            ));
-        }
 
         let scores = file.get_array::<f32>(keys::SCORES)?;
         if scores.len() != n_vocab {
@@ -152,19 +140,7 @@ impl SentencePieceTokenizer {
             ));
         }
 
-        let token_types = match file.get(keys::TOKEN_TYPE) {
-            None => None,
-            Some(_) => {
-                let types = file.get_array::<i32>(keys::TOKEN_TYPE)?;
-                if types.len() != n_vocab {
-                    return Err(RuntimeError::metadata(
-                        keys::TOKEN_TYPE,
-                        format!("{} entries for {n_vocab} tokens", types.len()),
-                    ));
-                }
-                Some(types)
-            }
-        };
+        let token_types = read_token_types(file, n_vocab)?;
 
         let special = read_special_ids(file, n_vocab)?;
         // llama.cpp's defaults for SentencePiece vocabularies when a key is absent.

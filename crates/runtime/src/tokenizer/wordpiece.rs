@@ -50,7 +50,7 @@ use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::{AddedToken, AddedVocabulary, Model, OffsetReferential, OffsetType, PreTokenizer};
 
-use super::{SpecialIds, keys, read_token_id};
+use super::{SpecialIds, keys, read_token_id, read_token_types, read_vocab};
 use crate::error::{Result, RuntimeError};
 
 /// GGUF / llama.cpp token type of control tokens (`LLAMA_TOKEN_TYPE_CONTROL`).
@@ -78,34 +78,10 @@ impl WordPieceTokenizer {
     /// Builds the tokenizer from `file`'s `tokenizer.*` metadata; returns it with its special
     /// ids and vocabulary size. The caller has checked that `tokenizer.ggml.model` is `bert`.
     pub(crate) fn from_gguf(file: &GgufFile) -> Result<(WordPieceTokenizer, SpecialIds, usize)> {
-        let tokens = file.get_array::<String>(keys::TOKENS)?;
-        if tokens.is_empty() {
-            return Err(RuntimeError::metadata(
-                keys::TOKENS,
-                "the vocabulary is empty",
-            ));
-        }
+        let tokens = read_vocab(file)?;
         let n_vocab = tokens.len();
-        if u32::try_from(n_vocab).is_err() {
-            return Err(RuntimeError::metadata(
-                keys::TOKENS,
-                format!("{n_vocab} tokens do not fit 32-bit ids"),
-            ));
-        }
 
-        let token_types = match file.get(keys::TOKEN_TYPE) {
-            None => None,
-            Some(_) => {
-                let types = file.get_array::<i32>(keys::TOKEN_TYPE)?;
-                if types.len() != n_vocab {
-                    return Err(RuntimeError::metadata(
-                        keys::TOKEN_TYPE,
-                        format!("{} entries for {n_vocab} tokens", types.len()),
-                    ));
-                }
-                Some(types)
-            }
-        };
+        let token_types = read_token_types(file, n_vocab)?;
 
         let special = read_special_ids(file, n_vocab)?;
 

@@ -193,7 +193,11 @@ pub fn kernels_for(isa: Isa) -> Option<&'static Kernels> {
 
 /// The kernels of the tier chosen for this process (detected once, then cached).
 ///
-/// The fastest available tier is chosen unless `GGUFEMBED_ISA` names another. A forced tier the
+/// The fastest available tier is chosen unless `GGUFEMBED_ISA` names another, with one exception:
+/// the AVX-512 tier is **opt-in until validated on AVX-512 hardware** (it has never been executed
+/// on a real AVX-512 CPU), so by default an AVX-512 machine gets the AVX2 tier (logged at
+/// `debug`); `GGUFEMBED_ISA=avx512` selects it, and [`kernels_for`]`(Isa::Avx512)` still returns
+/// it where the CPU has it, so the test suites exercise it on such machines. A forced tier the
 /// CPU lacks falls back to the best available one with a warning. Every SIMD tier must also pass
 /// a tiny self-check against the scalar kernels before it is used (a guard for tiers that cannot
 /// be exercised on the development machine); one that fails is skipped with a warning.
@@ -225,6 +229,17 @@ fn select(env: Option<&str>) -> &'static Kernels {
         }
     }
     for isa in Isa::ALL {
+        // AVX-512 is opt-in: only a forced, passing AVX-512 tier (returned above) is used.
+        if isa == Isa::Avx512 {
+            if isa.is_available() && forced != Some(Isa::Avx512) {
+                log::debug!(
+                    "ggufembed-kernels: skipping ISA avx512: opt-in until validated on AVX-512 \
+                     hardware (never executed on a real AVX-512 CPU); set GGUFEMBED_ISA=avx512 \
+                     to use it"
+                );
+            }
+            continue;
+        }
         if let Some(k) = kernels_for(isa) {
             if self_check(k) {
                 log::debug!("ggufembed-kernels: using ISA {isa}");
@@ -314,6 +329,17 @@ mod tests {
         }
         assert_eq!(select(Some("bogus")).isa, best);
         assert_eq!(select(Some("")).isa, best);
+    }
+
+    #[test]
+    fn avx512_is_never_chosen_by_default() {
+        assert_ne!(select(None).isa, Isa::Avx512);
+        assert_ne!(select(Some("bogus")).isa, Isa::Avx512);
+        if Isa::Avx512.is_available() {
+            assert_eq!(select(None).isa, Isa::Avx2);
+            assert_eq!(select(Some("avx512")).isa, Isa::Avx512);
+            assert!(kernels_for(Isa::Avx512).is_some());
+        }
     }
 
     #[test]

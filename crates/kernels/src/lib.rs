@@ -6,7 +6,8 @@
 //!
 //! # Dispatch
 //! The best instruction set is detected once at run time ([`kernels`]); `GGUFEMBED_ISA=scalar|avx2|
-//! avx512|neon` forces a tier. The free functions of this crate ([`gemm_q8_0`], [`layer_norm`], …)
+//! avx512|neon` forces a tier. The AVX-512 tier is opt-in (`GGUFEMBED_ISA=avx512`) until validated
+//! on AVX-512 hardware. The free functions of this crate ([`gemm_q8_0`], [`layer_norm`], …)
 //! use the detected tier; [`kernels_for`] hands out the table of one given tier so that tests and
 //! benchmarks can run every ISA the CPU has.
 //!
@@ -35,4 +36,4 @@ pub use elementwise::{
 };
 pub use gemm::{FloatWeights, gemm_bf16, gemm_f16, gemm_f32, gemm_float_cols};
 pub use isa::{Isa, Kernels, kernels, kernels_for};
-pub use q8_0::{QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0};
+pub use q8_0::{QK_ACT, QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0};

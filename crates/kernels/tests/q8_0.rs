@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ggufembed_kernels::{BlockQ8_0, QK8_0, QuantizedActivations, quantize_row_q8_0};
+use ggufembed_kernels::{BlockQ8_0, QK_ACT, QK8_0, QuantizedActivations, quantize_row_q8_0};
 use half::f16;
 use proptest::prelude::*;
 
@@ -39,12 +39,39 @@ proptest! {
         let mut got = vec![BlockQ8_0::default(); x.len() / QK8_0];
         quantize_row_q8_0(&x, &mut got);
         prop_assert_eq!(&got, &want);
+    }
+
+    /// Activations: ggml's Q8_0 rounding applied per 16 values, with the scale kept in f32.
+    #[test]
+    fn activations_are_quantized_per_16_values(
+        (m, k, x) in (1..=3usize, 1..=5usize).prop_flat_map(|(m, nb)| (
+            Just(m), Just(nb * QK8_0), prop::collection::vec(mixed_f32(), m * nb * QK8_0),
+        ))
+    ) {
         let mut qa = QuantizedActivations::new();
-        qa.quantize(&x, 1, x.len());
-        for (b, w) in want.iter().enumerate() {
-            prop_assert_eq!(qa.block(0, b), *w);
+        qa.quantize(&x, m, k);
+        prop_assert_eq!((qa.m(), qa.k()), (m, k));
+        for r in 0..m {
+            let (codes, scales) = (qa.row_codes(r), qa.row_scales(r));
+            prop_assert_eq!((codes.len(), scales.len()), (k, k / QK_ACT));
+            for (s, xs) in x[r * k..(r + 1) * k].chunks(QK_ACT).enumerate() {
+                let (d, q) = act_quantize_ref(xs);
+                prop_assert_eq!(scales[s].to_bits(), d.to_bits(), "r={} s={}", r, s);
+                prop_assert_eq!(&codes[s * QK_ACT..(s + 1) * QK_ACT], &q[..], "r={} s={}", r, s);
+            }
         }
     }
+}
+
+/// The activation format, written out independently: ggml's `quantize_row_q8_0_ref` arithmetic
+/// on 16 values, `d` left in f32.
+fn act_quantize_ref(xs: &[f32]) -> (f32, Vec<i8>) {
+    let amax = xs
+        .iter()
+        .fold(0.0f32, |a, &v| if a > v.abs() { a } else { v.abs() });
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    (d, xs.iter().map(|&v| (v * id).round() as i8).collect())
 }
 
 #[allow(clippy::type_complexity)]
@@ -135,9 +162,9 @@ proptest! {
         xs in prop::collection::vec(-127i8..=127, 6 * 32),
     ) {
         let k = nb * QK8_0;
-        // x = q exactly: a block containing 127 quantizes with d = 1 to itself.
+        // x = q exactly: 16 values containing 127 quantize with d = 1 to themselves.
         let mut x: Vec<f32> = xs[..k].iter().map(|&q| f32::from(q)).collect();
-        for b in 0..nb { x[b * QK8_0] = 127.0; }
+        for s in 0..k / QK_ACT { x[s * QK_ACT] = 127.0; }
         let w: Vec<BlockQ8_0> = (0..n * nb).map(|i| BlockQ8_0 {
             d: f16::from_f32(1.0),
             qs: seed[i * 32..(i + 1) * 32].try_into().unwrap(),
@@ -154,8 +181,8 @@ proptest! {
     }
 
     /// Error budget against the unquantized f64 product: each quantized x differs from x by at
-    /// most d/2 plus the f16 rounding of d (<= 127·d·2^-11), and float accumulation adds
-    /// K·eps relative.
+    /// most d/2 with `d = amax/127` of its own 16 values (the f32 scale is not rounded further),
+    /// and float accumulation adds K·eps relative.
     #[test]
     fn quantization_error_stays_within_budget(
         (m, n, k, x, w) in (1..=5usize, 1..=9usize, 1..=12usize).prop_flat_map(|(m, n, nb)| (
@@ -164,7 +191,6 @@ proptest! {
             q8_blocks(n * nb),
         ))
     ) {
-        let nb = k / QK8_0;
         let mut qa = QuantizedActivations::new();
         let mut y = vec![0.0f32; m * n];
         scalar().gemm_q8_0(&x, m, k, &w, n, None, &mut y, &mut qa);
@@ -175,11 +201,12 @@ proptest! {
             for c in 0..n {
                 let mut budget = 0.0;
                 let mut mag = 0.0;
-                for b in 0..nb {
-                    let amax = x[r * k + b * 32..r * k + b * 32 + 32].iter().fold(0.0f64, |a, &v| a.max(f64::from(v).abs()));
+                for s in 0..k / QK_ACT {
+                    let (o, e) = (s * QK_ACT, (s + 1) * QK_ACT);
+                    let amax = x[r * k + o..r * k + e].iter().fold(0.0f64, |a, &v| a.max(f64::from(v).abs()));
                     let d = amax / 127.0;
-                    let wabs: f64 = wd[c * k + b * 32..c * k + b * 32 + 32].iter().map(|v| v.abs()).sum();
-                    budget += (0.5 * d + 127.0 * d / 2048.0) * wabs;
+                    let wabs: f64 = wd[c * k + o..c * k + e].iter().map(|v| v.abs()).sum();
+                    budget += 0.5 * d * wabs;
                     mag += 1.1 * amax * wabs;
                 }
                 budget += mag * (k as f64) * f64::from(f32::EPSILON);
@@ -242,5 +269,71 @@ fn large_shapes_span_several_column_blocks() {
         let mut y1 = vec![0.0f32; n];
         kern.gemm_q8_0(&x[3 * k..4 * k], 1, k, &w, n, Some(&bias), &mut y1, &mut qa);
         assert_eq!(&y1[..], &y[3 * n..4 * n], "{isa} row 3");
+    }
+}
+
+/// One channel 1000× larger than the rest of its block no longer destroys the block: with one
+/// scale per 32 values (the old format, recomputed here) the other half-block's values all
+/// quantize to 0 (relative error 1); with one scale per 16 they keep full int8 resolution
+/// (measured: ≤ 8e-4 relative).
+#[test]
+fn an_outlier_only_coarsens_its_own_half_block() {
+    let (m, nb, n) = (4, 3, 5);
+    let k = nb * QK8_0;
+    // Row r has one outlier per block at position p(r, b), alternating halves; ordinary values
+    // are pseudo-random in [0.1, 1.1) and weights positive, so no sum cancels.
+    let pos = |r: usize, b: usize| (r * 7 + b * 13) % QK8_0;
+    let mut x: Vec<f32> = (0..m * k)
+        .map(|i| 0.1 + (i * 7919 % 2003) as f32 / 2003.0)
+        .collect();
+    for r in 0..m {
+        for b in 0..nb {
+            x[r * k + b * QK8_0 + pos(r, b)] = 1000.0 * if (r + b) % 2 == 0 { 1.0 } else { -1.0 };
+        }
+    }
+    // W (per row of X, since the outlier's half differs): weights only in the half without the
+    // outlier, so the exact product is that of the ordinary values alone.
+    for r in 0..m {
+        let w: Vec<BlockQ8_0> = (0..n * nb)
+            .map(|i| {
+                let b = i % nb;
+                let skip = pos(r, b) / QK_ACT;
+                BlockQ8_0 {
+                    d: f16::from_f32(0.01 * (1 + i % 3) as f32),
+                    qs: std::array::from_fn(|j| {
+                        if j / QK_ACT == skip {
+                            0
+                        } else {
+                            ((i * 31 + j * 17) % 127 + 1) as i8
+                        }
+                    }),
+                }
+            })
+            .collect();
+        let xr = &x[r * k..(r + 1) * k];
+        let wd = dequant64(&w);
+        let x64: Vec<f64> = xr.iter().map(|&v| f64::from(v)).collect();
+        let exact = matmul64(&x64, 1, k, &wd, n);
+        // The old format: ggml Q8_0 on 32 values (f16 scale), dequantized, in f64.
+        let old_x: Vec<f64> = ggml_quantize_row_q8_0_ref(xr)
+            .iter()
+            .flat_map(|b| b.qs.map(|q| f64::from(b.d.to_f32()) * f64::from(q)))
+            .collect();
+        let old = matmul64(&old_x, 1, k, &wd, n);
+        let mut qa = QuantizedActivations::new();
+        for (isa, kern) in isas() {
+            let mut y = vec![0.0f32; n];
+            kern.gemm_q8_0(xr, 1, k, &w, n, None, &mut y, &mut qa);
+            for c in 0..n {
+                let scale = exact[c].abs();
+                let new_rel = (f64::from(y[c]) - exact[c]).abs() / scale;
+                let old_rel = (old[c] - exact[c]).abs() / scale;
+                assert!(
+                    new_rel < 2e-3 && old_rel > 0.5,
+                    "{isa} r={r} c={c}: new {new_rel:.2e} vs old {old_rel:.2e} (exact {})",
+                    exact[c]
+                );
+            }
+        }
     }
 }

@@ -3,19 +3,24 @@
 //! For each L2-sized column block, W is packed into a per-thread panel: per group of 8 W rows and
 //! per block, an 8×8 transpose of 32-bit words makes vector `t` hold bytes `4t..4t+4` of the 8
 //! columns (raw i8, 32 bytes: the panel is as large as the weights), followed by the 8 scales as
-//! f32. The micro-kernel (4 rows × 16 columns, two groups sharing each x broadcast) broadcasts 4
-//! bytes of x per row and, per (row, group, k-group), issues `vpsignb` (w's signs onto x),
+//! f32. The micro-kernel (4 rows × 16 columns, computed as two passes of 4 rows × one 8-column
+//! group over the whole K, x staying in L1) broadcasts 4 bytes of x per row and, per (row,
+//! k-group), issues `vpsignb` (w's signs onto x),
 //! `vpmaddubsw(|w|, ±x)` (pair sums ≤ 2·128·127: no saturation, exact for w = -128), `vpmaddwd`
-//! by ones and `vpaddd`. After 8 k-groups each i32 lane is one column's exact block sum, folded
-//! into f32 in the canonical order of [`super`]: no horizontal reductions.
+//! by ones and `vpaddd`. After k-groups 0..4 (values 0..16) each i32 lane is one column's exact
+//! `s_lo`, folded into f32 with `d_x[2b]`; k-groups 4..8 likewise give `s_hi` and `d_x[2b+1]`:
+//! the canonical order of [`super`], no horizontal reductions.
 //!
 //! Measured on the Zen 3 development machine (details in docs/KERNELS.md): dot products on the
 //! unpacked mmap with a transpose-reduce tree per block reached 32–39 GOPS; packed i16 pairs with
 //! `vpmaddwd` tied with this kernel (~50–80 GOPS) and lost on memory (twice the scratch and
 //! panel); recomputing `|w|` per k-group (half the panel traffic) beat storing it by ~10 %; 4×16
-//! and 6×8 tiles are within 5 % (4×16 kept: one broadcast per two groups). The sequence itself
-//! peaks at ~130 GOPS on Zen 3: `vpsignb` costs a third of the ~196 GOPS `vpmaddubsw`+`vpmaddwd`
-//! peak.
+//! and 6×8 tiles are within 5 %. With two activation scales per block (a fold into f32 after every
+//! 4 k-groups) the two-groups-at-once form (8 f32 + 8 i32 accumulators) spilled accumulators and
+//! weights twice per block and lost ~25 %; one group per pass (4 + 4 accumulators, no spills)
+//! costs ~8 % against the single-scale kernel, and 5 rows per pass was no faster. The sequence
+//! itself peaks at ~130 GOPS on Zen 3: `vpsignb` costs a third of the ~196 GOPS
+//! `vpmaddubsw`+`vpmaddwd` peak.
 
 use std::arch::x86_64::*;
 
@@ -46,7 +51,6 @@ pub(crate) unsafe fn gemm_cols(
     let nb = qa.nb();
     let m = qa.m();
     let wp = w.as_ptr().cast::<u8>();
-    // Column blocks sized so their packed panel (64 bytes per weight block) fits the L2 budget.
     // Column blocks sized so their packed panel (36 bytes per weight block) fits the L2 budget.
     let nc = (L2_WEIGHT_BUDGET / (nb * GB * 4 / 8)).max(NR) / NR * NR;
     // The panel lives in a per-thread buffer that is taken out (no closure runs kernel code).
@@ -170,9 +174,10 @@ pub(super) unsafe fn load_scales(wrow: &[*const u8; 8], b: usize) -> __m256 {
     }
 }
 
-/// `R` rows × 16 columns (two groups): per 4-byte k-group, `vpsignb` moves w's signs onto the broadcast x,
-/// `vpmaddubsw(|w|, ±x)` (pairs ≤ 2·128·127, no saturation), `vpmaddwd` by ones and `vpaddd`;
-/// each i32 lane ends the block as one column's exact sum.
+/// `R` rows × 16 columns (two groups, one after the other): per 4-byte k-group, `vpsignb` moves
+/// w's signs onto the broadcast x, `vpmaddubsw(|w|, ±x)` (pairs ≤ 2·128·127, no saturation), `vpmaddwd` by ones and
+/// `vpaddd`; after k-groups 0..4 (values 0..16) and again after 4..8 (values 16..32) each i32
+/// lane is one column's exact half-block sum, folded with that half's activation scale.
 #[inline(always)]
 unsafe fn tile<const R: usize>(
     qa: &QuantizedActivations,
@@ -185,49 +190,75 @@ unsafe fn tile<const R: usize>(
     // SAFETY: rows r0..r0+R are in bounds; `panel` covers one group of nb packed blocks.
     unsafe {
         let x = qa.qs.as_ptr().add(r0 * k);
-        let dx = qa.d.as_ptr().add(r0 * nb);
-        let ones = _mm256_set1_epi16(1);
-        let g1 = nb * GB;
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        for b in 0..nb {
-            let p0 = panel.add(b * GB);
-            let p1 = panel.add(g1 + b * GB);
-            let mut isum = [[_mm256_setzero_si256(); 2]; R];
-            for t in 0..8 {
-                let w0 = _mm256_loadu_si256(p0.add(t * 8).cast());
-                let w1 = _mm256_loadu_si256(p1.add(t * 8).cast());
-                let (a0, a1) = (_mm256_abs_epi8(w0), _mm256_abs_epi8(w1));
-                for (r, s) in isum.iter_mut().enumerate() {
-                    let q = x
-                        .add(r * k + b * QK8_0 + 4 * t)
-                        .cast::<i32>()
-                        .read_unaligned();
-                    let xv = _mm256_set1_epi32(q);
-                    let p0 = _mm256_maddubs_epi16(a0, _mm256_sign_epi8(xv, w0));
-                    let p1 = _mm256_maddubs_epi16(a1, _mm256_sign_epi8(xv, w1));
-                    s[0] = _mm256_add_epi32(s[0], _mm256_madd_epi16(p0, ones));
-                    s[1] = _mm256_add_epi32(s[1], _mm256_madd_epi16(p1, ones));
-                }
+        // Two activation scales per block: row r's scales start at dx + r * 2nb.
+        let ns = 2 * nb;
+        let dx = qa.d.as_ptr().add(r0 * ns);
+        // One 8-column group at a time (R f32 + R i32 accumulators: no spills), both groups of
+        // the tile reusing the rows of x from L1.
+        for g in 0..2 {
+            let pg = panel.add(g * nb * GB);
+            let mut acc = [_mm256_setzero_ps(); R];
+            for b in 0..nb {
+                let p = pg.add(b * GB);
+                let xb = x.add(b * QK8_0);
+                // Values 0..16 (k-groups 0..4) with d_x[2b], then 16..32 (k-groups 4..8) with
+                // d_x[2b+1]: each half's exact sums are folded into f32 before the next starts.
+                let lo = half_sums::<R, 0>(xb, k, p);
+                fold::<R>(&mut acc, &lo, dx.add(2 * b), ns, p);
+                let hi = half_sums::<R, 1>(xb, k, p);
+                fold::<R>(&mut acc, &hi, dx.add(2 * b + 1), ns, p);
             }
-            let dw0 = _mm256_loadu_ps(p0.add(SCALES).cast());
-            let dw1 = _mm256_loadu_ps(p1.add(SCALES).cast());
-            for (r, a) in acc.iter_mut().enumerate() {
-                let dxr = _mm256_set1_ps(*dx.add(r * nb + b));
-                a[0] = _mm256_fmadd_ps(
-                    _mm256_mul_ps(dxr, dw0),
-                    _mm256_cvtepi32_ps(isum[r][0]),
-                    a[0],
-                );
-                a[1] = _mm256_fmadd_ps(
-                    _mm256_mul_ps(dxr, dw1),
-                    _mm256_cvtepi32_ps(isum[r][1]),
-                    a[1],
-                );
+            for (o, a) in out.iter_mut().zip(acc) {
+                _mm256_storeu_ps(o.as_mut_ptr().add(8 * g), a);
             }
         }
-        for (o, a) in out.iter_mut().zip(acc) {
-            _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
-            _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
+    }
+}
+
+/// Exact sums over values `16H..16H + 16` (k-groups `4H..4H + 4`) of one block for `R` rows × one
+/// 8-column group: `x` points at the block in row 0 (row stride `k`), `p` at the group's packed
+/// block.
+#[inline(always)]
+unsafe fn half_sums<const R: usize, const H: usize>(
+    x: *const i8,
+    k: usize,
+    p: *const i32,
+) -> [__m256i; R] {
+    // SAFETY: the caller guarantees R rows of a block at `x` and a packed block at `p`; AVX2 is
+    // enabled in every caller.
+    unsafe {
+        let ones = _mm256_set1_epi16(1);
+        let mut isum = [_mm256_setzero_si256(); R];
+        for t in 4 * H..4 * H + 4 {
+            let w = _mm256_loadu_si256(p.add(t * 8).cast());
+            let aw = _mm256_abs_epi8(w);
+            for (r, s) in isum.iter_mut().enumerate() {
+                let q = x.add(r * k + 4 * t).cast::<i32>().read_unaligned();
+                let xv = _mm256_set1_epi32(q);
+                let m = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, w));
+                *s = _mm256_add_epi32(*s, _mm256_madd_epi16(m, ones));
+            }
+        }
+        isum
+    }
+}
+
+/// `acc[r] = fma(d_x · d_w, sums as f32, acc[r])` for one half-block: `dx` points at row 0's
+/// scale of this half (row stride `ns`), the weight scales are read from the packed block `p`.
+#[inline(always)]
+unsafe fn fold<const R: usize>(
+    acc: &mut [__m256; R],
+    isum: &[__m256i; R],
+    dx: *const f32,
+    ns: usize,
+    p: *const i32,
+) {
+    // SAFETY: R rows of scales at `dx`; the packed block holds its scales at SCALES.
+    unsafe {
+        let dw = _mm256_loadu_ps(p.add(SCALES).cast());
+        for (r, a) in acc.iter_mut().enumerate() {
+            let dxr = _mm256_set1_ps(*dx.add(r * ns));
+            *a = _mm256_fmadd_ps(_mm256_mul_ps(dxr, dw), _mm256_cvtepi32_ps(isum[r]), *a);
         }
     }
 }

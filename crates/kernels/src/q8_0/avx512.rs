@@ -4,18 +4,20 @@
 //! W rows and each block, the 8 four-byte k-groups are transposed (two 8×8 32-bit transposes
 //! shared with `avx2.rs`) so that one 64-byte vector holds k-group `t` of 16 columns. The
 //! micro-kernel (4 rows × 32 columns: 8 i32 + 8 f32 accumulators) broadcasts 4 bytes of x per
-//! row and issues one `vpdpbusd` per (row, 16 columns): after 8 of them each i32 lane is one
-//! column's exact block sum.
+//! row and issues one `vpdpbusd` per (row, 16 columns): after k-groups 0..4 each i32 lane is one
+//! column's exact sum over values 0..16 (folded with the activation scale `d_x[2b]`), after
+//! k-groups 4..8 the sum over values 16..32 (folded with `d_x[2b+1]`).
 //!
 //! `vpdpbusd` multiplies unsigned by signed bytes: x is offset to unsigned (`x + 128`, kept in
 //! [`QuantizedActivations`]) and W used as stored; the offset's contribution `128·Σw` is removed
-//! by seeding each block's accumulators with `-128·Σw`, computed once at packing time. This is
-//! exact for every i8 weight including -128 (the abs/sign trick is not).
+//! by seeding each half-block's accumulators with `-128·Σw` over that half, computed once at
+//! packing time. This is exact for every i8 weight including -128 (the abs/sign trick is not).
 //!
 //! NOTE: the development machine (Zen 3) has no AVX-512 and QEMU's TCG does not emulate it, so
-//! this file is compiled and clippy-checked there but its tests only run on AVX-512 hosts; the
-//! dispatcher's self-check (`isa::self_check`) compares it bit for bit with the scalar kernel
-//! before using it.
+//! this file is compiled and clippy-checked there but its tests only run on AVX-512 hosts. The
+//! default selection ([`crate::kernels`]) therefore skips this tier until it has been validated
+//! on AVX-512 hardware (`GGUFEMBED_ISA=avx512` opts in), and the dispatcher's self-check
+//! (`isa::self_check`) compares it bit for bit with the scalar kernel before using it.
 
 use std::arch::x86_64::*;
 
@@ -27,10 +29,12 @@ use crate::tiling::{L2_WEIGHT_BUDGET, Tile, store_tile};
 const MR: usize = 4;
 const NR: usize = 32;
 const BLOCK_BYTES: usize = std::mem::size_of::<BlockQ8_0>();
-/// i32 words per packed (16-column group, block): 8 k-groups × 16, corrections, scales.
-const GB: usize = 8 * 16 + 16 + 16;
-const CORR: usize = 128;
-const SCALES: usize = 144;
+/// i32 words per packed (16-column group, block): 8 k-groups × 16, the corrections of values
+/// 0..16 and of values 16..32, the scales.
+const GB: usize = 8 * 16 + 16 + 16 + 16;
+const CORR_LO: usize = 128;
+const CORR_HI: usize = 144;
+const SCALES: usize = 160;
 
 thread_local! {
     /// Packed weight panel of the current column block (grows once per thread, then reused).
@@ -101,7 +105,8 @@ pub(crate) unsafe fn gemm_cols(
 }
 
 /// Packs 16 W rows: per block, 8 vectors (k-group `t` of the 16 columns, raw i8), then the 16
-/// corrections `-128·Σw`, then the 16 scales as f32.
+/// corrections `-128·Σw` of values 0..16 (k-groups 0..4), the 16 of values 16..32 (k-groups
+/// 4..8), then the 16 scales as f32.
 #[inline(always)]
 unsafe fn pack_group(w: *const u8, nb: usize, cols: &[usize; 16], out: &mut [i32]) {
     assert!(out.len() >= nb * GB);
@@ -123,21 +128,24 @@ unsafe fn pack_group(w: *const u8, nb: usize, cols: &[usize; 16], out: &mut [i32
             }
             let (tl, th) = (transpose8(lo), transpose8(hi));
             let dst = out.as_mut_ptr().add(b * GB);
-            let mut sum = zero;
+            let mut sum = [zero; 2];
             for t in 0..8 {
                 let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(tl[t]), th[t]);
                 _mm512_storeu_si512(dst.add(t * 16).cast(), v);
-                sum = _mm512_dpbusd_epi32(sum, ones, v);
+                sum[t / 4] = _mm512_dpbusd_epi32(sum[t / 4], ones, v);
             }
-            let corr = _mm512_sub_epi32(zero, _mm512_slli_epi32::<7>(sum));
-            _mm512_storeu_si512(dst.add(CORR).cast(), corr);
+            for (h, off) in [CORR_LO, CORR_HI].into_iter().enumerate() {
+                let corr = _mm512_sub_epi32(zero, _mm512_slli_epi32::<7>(sum[h]));
+                _mm512_storeu_si512(dst.add(off).cast(), corr);
+            }
             _mm256_storeu_ps(dst.add(SCALES).cast(), load_scales(&lo_rows, b));
             _mm256_storeu_ps(dst.add(SCALES + 8).cast(), load_scales(&hi_rows, b));
         }
     }
 }
 
-/// `R` rows × 32 columns (two packed groups), canonical block order.
+/// `R` rows × 32 columns (two packed groups), canonical order: per block, the exact sum of values
+/// 0..16 (k-groups 0..4) folded with `d_x[2b]`, then that of values 16..32 with `d_x[2b+1]`.
 #[inline(always)]
 unsafe fn tile<const R: usize>(
     qa: &QuantizedActivations,
@@ -150,42 +158,48 @@ unsafe fn tile<const R: usize>(
     // SAFETY: rows r0..r0+R are in bounds; `panel` covers two groups of nb packed blocks.
     unsafe {
         let x = qa.qu8.as_ptr().add(r0 * k);
-        let dx = qa.d.as_ptr().add(r0 * nb);
+        // Two activation scales per block: row r's scales start at dx + r * 2nb.
+        let ns = 2 * nb;
+        let dx = qa.d.as_ptr().add(r0 * ns);
         let g1 = nb * GB;
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for b in 0..nb {
             let p0 = panel.add(b * GB);
             let p1 = panel.add(g1 + b * GB);
-            let c0 = _mm512_loadu_si512(p0.add(CORR).cast());
-            let c1 = _mm512_loadu_si512(p1.add(CORR).cast());
-            let mut isum = [[c0, c1]; R];
-            for t in 0..8 {
-                let w0 = _mm512_loadu_si512(p0.add(t * 16).cast());
-                let w1 = _mm512_loadu_si512(p1.add(t * 16).cast());
-                for (r, s) in isum.iter_mut().enumerate() {
-                    let q = x
-                        .add(r * k + b * QK8_0 + 4 * t)
-                        .cast::<i32>()
-                        .read_unaligned();
-                    let xv = _mm512_set1_epi32(q);
-                    s[0] = _mm512_dpbusd_epi32(s[0], xv, w0);
-                    s[1] = _mm512_dpbusd_epi32(s[1], xv, w1);
-                }
-            }
             let dw0 = _mm512_loadu_ps(p0.add(SCALES).cast());
             let dw1 = _mm512_loadu_ps(p1.add(SCALES).cast());
-            for (r, a) in acc.iter_mut().enumerate() {
-                let dxr = _mm512_set1_ps(*dx.add(r * nb + b));
-                a[0] = _mm512_fmadd_ps(
-                    _mm512_mul_ps(dxr, dw0),
-                    _mm512_cvtepi32_ps(isum[r][0]),
-                    a[0],
-                );
-                a[1] = _mm512_fmadd_ps(
-                    _mm512_mul_ps(dxr, dw1),
-                    _mm512_cvtepi32_ps(isum[r][1]),
-                    a[1],
-                );
+            // k-groups 0..4 are values 0..16 (scale d_x[2b]), 4..8 are 16..32 (d_x[2b+1]);
+            // each half starts from its own offset correction and is folded before the next.
+            for (h, corr) in [CORR_LO, CORR_HI].into_iter().enumerate() {
+                let c0 = _mm512_loadu_si512(p0.add(corr).cast());
+                let c1 = _mm512_loadu_si512(p1.add(corr).cast());
+                let mut isum = [[c0, c1]; R];
+                for t in 4 * h..4 * h + 4 {
+                    let w0 = _mm512_loadu_si512(p0.add(t * 16).cast());
+                    let w1 = _mm512_loadu_si512(p1.add(t * 16).cast());
+                    for (r, s) in isum.iter_mut().enumerate() {
+                        let q = x
+                            .add(r * k + b * QK8_0 + 4 * t)
+                            .cast::<i32>()
+                            .read_unaligned();
+                        let xv = _mm512_set1_epi32(q);
+                        s[0] = _mm512_dpbusd_epi32(s[0], xv, w0);
+                        s[1] = _mm512_dpbusd_epi32(s[1], xv, w1);
+                    }
+                }
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let dxr = _mm512_set1_ps(*dx.add(r * ns + 2 * b + h));
+                    a[0] = _mm512_fmadd_ps(
+                        _mm512_mul_ps(dxr, dw0),
+                        _mm512_cvtepi32_ps(isum[r][0]),
+                        a[0],
+                    );
+                    a[1] = _mm512_fmadd_ps(
+                        _mm512_mul_ps(dxr, dw1),
+                        _mm512_cvtepi32_ps(isum[r][1]),
+                        a[1],
+                    );
+                }
             }
         }
         for (o, a) in out.iter_mut().zip(acc) {

@@ -1,17 +1,23 @@
 //! Q8_0 matmul: `Y = X · Wᵀ (+ bias)` with W in ggml's Q8_0 blocks and X quantized on the fly.
 //!
-//! X rows are quantized once per matmul into [`QuantizedActivations`] with ggml's reference
-//! rounding. Every output is then, on every ISA, exactly
+//! W stays ggml's Q8_0 (one f16 scale per 32 values, read straight from the mmap). X rows are
+//! quantized once per matmul into [`QuantizedActivations`] with **two scales per 32-value block**
+//! (one per 16 values, kept as f32): an outlier channel then only coarsens its own 16 values
+//! instead of all 32 (see [`QuantizedActivations`]). Every output is, on every ISA, exactly
 //!
 //! ```text
 //! acc = 0.0
-//! for b in 0..K/32:  acc = fma(d_x[b] * d_w[b], (Σ_i qx[b][i] * qw[b][i]) as f32, acc)
+//! for b in 0..K/32:
+//!     s_lo = Σ_{i<16}     qx[b][i] * qw[b][i]          (exact i32)
+//!     s_hi = Σ_{16≤i<32}  qx[b][i] * qw[b][i]          (exact i32)
+//!     acc  = fma(d_x[2b]   * d_w[b], s_lo as f32, acc)
+//!     acc  = fma(d_x[2b+1] * d_w[b], s_hi as f32, acc)
 //! y = acc (+ bias)
 //! ```
 //!
-//! The integer block sums are exact and the float steps are the same fused operations in the
-//! same order, so all ISAs agree bit for bit, and a row's result never depends on the tile it
-//! was computed in.
+//! The integer half-block sums are exact (|s| ≤ 16·127·128 < 2²⁴, so the conversion is exact
+//! too) and the float steps are the same fused operations in the same order, so all ISAs agree
+//! bit for bit, and a row's result never depends on the tile it was computed in.
 
 pub(crate) mod scalar;
 
@@ -33,8 +39,9 @@ pub(crate) type GemmFn =
 
 /// Quantizes one row into Q8_0 blocks, bit-identical to ggml's `quantize_row_q8_0_ref`.
 ///
-/// `d = amax / 127` (f32), `id = d != 0 ? 1/d : 0`, `q = roundf(x * id)` (half away from zero),
-/// and `d` is stored rounded to f16.
+/// `d = amax / 127` (f32), `id = d != 0 ? 1/d : 0`, `q = roundf(x * id)` (half away from zero,
+/// saturated to i8 like C's conversion on the values ggml can produce), and `d` is stored rounded
+/// to f16.
 ///
 /// # Panics
 /// If `x.len()` is not `32 * out.len()`.
@@ -45,14 +52,15 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
         "quantize_row_q8_0: x.len() must be 32 * out.len()"
     );
     for (xb, ob) in x.chunks_exact(QK8_0).zip(out.iter_mut()) {
-        let (d, qs) = quantize_block(xb.try_into().expect("chunk of 32"));
+        let (d, qs) = quantize_block::<QK8_0>(xb.try_into().expect("chunk of 32"));
         ob.d = f16::from_f32(d);
         ob.qs = qs;
     }
 }
 
+/// ggml's `d = amax/127`, `id = d != 0 ? 1/d : 0`, `q = roundf(x·id)` over `N` values; `d` in f32.
 #[inline(always)]
-fn quantize_block(x: &[f32; QK8_0]) -> (f32, [i8; QK8_0]) {
+fn quantize_block<const N: usize>(x: &[f32; N]) -> (f32, [i8; N]) {
     // Max is exact and order-independent, so a lane-parallel max gives ggml's amax.
     let mut amax = 0.0f32;
     for &v in x {
@@ -61,15 +69,38 @@ fn quantize_block(x: &[f32; QK8_0]) -> (f32, [i8; QK8_0]) {
     }
     let d = amax / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    (d, x.map(|v| (v * id).round() as i8))
+    (d, x.map(|v| round_to_i8(v * id)))
 }
 
-/// X quantized to Q8_0 for a matmul; a caller-kept scratch so that steady state allocates nothing.
+/// `roundf(t) as i8` (half away from zero; saturating; NaN → 0), bit for bit, without the libm
+/// call that `f32::round` becomes on baseline x86-64, so the quantizer vectorizes.
 ///
-/// Holds, for `m` rows of `k` values: the int8 values (also offset to u8, the unsigned operand of
-/// AVX-512 `vpdpbusd`) and the f16-rounded block scales as f32. Memory: `2·m·k + m·k/8` bytes.
-/// One instance can be shared (`&`) by threads that each compute a column range with
-/// [`gemm_q8_0_cols`].
+/// After clamping to [-128, 127] (NaN passes through), `i = trunc(c)` and `f = c - i` are exact
+/// (|c| < 2²³), and `roundf` adds one away from zero exactly when `|f| ≥ 0.5`.
+#[inline(always)]
+fn round_to_i8(t: f32) -> i8 {
+    let c = t.clamp(-128.0, 127.0);
+    let i = c as i32; // truncates toward zero; NaN -> 0
+    let f = c - i as f32;
+    (i + i32::from(f >= 0.5) - i32::from(f <= -0.5)) as i8
+}
+
+/// Values per activation scale: two scales per 32-value Q8_0 weight block.
+pub const QK_ACT: usize = 16;
+
+/// X quantized for the Q8_0 matmul; a caller-kept scratch so that steady state allocates nothing.
+///
+/// Format: for `m` rows of `k` values, int8 codes with **one f32 scale per 16 values** (two per
+/// 32-value weight block): per 16 values `d = amax/127`, `id = d != 0 ? 1/d : 0`,
+/// `q = roundf(x·id)` (half away from zero) — ggml's Q8_0 rounding on half-size blocks, with the
+/// scale kept in f32 (not rounded to f16). BERT-style hidden states have outlier channels; with
+/// one scale per 32 values an outlier crushes the other 31 values of its block, with one per 16 it
+/// only coarsens its own half-block.
+///
+/// Storage: the codes as i8 and again as `q + 128` (u8, the unsigned operand of AVX-512
+/// `vpdpbusd`), and the scales: `2·m·k + m·k/4` bytes (the single-scale format took
+/// `2·m·k + m·k/8`). One instance can be shared (`&`) by threads that each compute a column range
+/// with [`gemm_q8_0_cols`].
 #[derive(Clone, Debug, Default)]
 pub struct QuantizedActivations {
     m: usize,
@@ -77,7 +108,7 @@ pub struct QuantizedActivations {
     pub(crate) qs: Vec<i8>,
     /// `qs + 128` as u8: the unsigned operand of `vpdpbusd`.
     pub(crate) qu8: Vec<u8>,
-    /// f16-rounded scales, one per block, as f32.
+    /// One f32 scale per 16 values: `d[r * k/16 + s]` scales `qs[r*k + 16s .. r*k + 16s + 16]`.
     pub(crate) d: Vec<f32>,
 }
 
@@ -105,11 +136,11 @@ impl QuantizedActivations {
         self.k = k;
         self.qs.resize(m * k, 0);
         self.qu8.resize(m * k, 0);
-        self.d.resize(m * k / QK8_0, 0.0);
-        for (b, xb) in x.chunks_exact(QK8_0).enumerate() {
-            let (d, qs) = quantize_block(xb.try_into().expect("chunk of 32"));
-            self.d[b] = f16::from_f32(d).to_f32();
-            let o = b * QK8_0;
+        self.d.resize(m * k / QK_ACT, 0.0);
+        for (s, xs) in x.chunks_exact(QK_ACT).enumerate() {
+            let (d, qs) = quantize_block::<QK_ACT>(xs.try_into().expect("chunk of 16"));
+            self.d[s] = d;
+            let o = s * QK_ACT;
             for (i, &q) in qs.iter().enumerate() {
                 self.qs[o + i] = q;
                 self.qu8[o + i] = (q as u8) ^ 0x80;
@@ -127,20 +158,28 @@ impl QuantizedActivations {
         self.k
     }
 
-    /// Blocks per row.
+    /// 32-value blocks per row.
     pub(crate) fn nb(&self) -> usize {
         self.k / QK8_0
     }
 
-    /// Row `r`, block `b` as ggml's [`BlockQ8_0`] (for tests and debugging).
-    pub fn block(&self, r: usize, b: usize) -> BlockQ8_0 {
-        let i = r * self.nb() + b;
-        BlockQ8_0 {
-            d: f16::from_f32(self.d[i]),
-            qs: self.qs[i * QK8_0..(i + 1) * QK8_0]
-                .try_into()
-                .expect("32 values"),
-        }
+    /// The int8 codes of row `r` (`k` values; for tests and debugging).
+    ///
+    /// # Panics
+    /// If `r >= m`.
+    pub fn row_codes(&self, r: usize) -> &[i8] {
+        assert!(r < self.m, "row {r} out of range (m = {})", self.m);
+        &self.qs[r * self.k..(r + 1) * self.k]
+    }
+
+    /// The scales of row `r`: `k / 16` values, scale `s` applying to codes `16s..16s + 16`.
+    ///
+    /// # Panics
+    /// If `r >= m`.
+    pub fn row_scales(&self, r: usize) -> &[f32] {
+        assert!(r < self.m, "row {r} out of range (m = {})", self.m);
+        let ns = self.k / QK_ACT;
+        &self.d[r * ns..(r + 1) * ns]
     }
 }
 
@@ -247,4 +286,44 @@ pub fn gemm_q8_0_cols(
     y: &mut [f32],
 ) {
     kernels().gemm_q8_0_cols(qa, w, n, bias, n0, n1, y);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_to_i8;
+
+    #[test]
+    fn round_to_i8_is_roundf_then_saturating_cast() {
+        let mut cases = vec![
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            0.499_999_97,
+            -0.499_999_97,
+            126.5,
+            127.5,
+            -127.5,
+            -128.5,
+            1e-45,
+        ];
+        // Every f32 in [-130, 130] with a fine stride, plus all halves and their neighbours.
+        let mut t = -130.0f32;
+        while t <= 130.0 {
+            cases.push(t);
+            t += 1.0 / 1024.0;
+        }
+        for h in -262..=262 {
+            let v = h as f32 * 0.5;
+            cases.extend([v, v.next_up(), v.next_down()]);
+        }
+        for v in cases {
+            assert_eq!(round_to_i8(v), v.round() as i8, "{v:e}");
+        }
+    }
 }

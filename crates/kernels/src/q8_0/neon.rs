@@ -1,9 +1,10 @@
 //! NEON Q8_0 matmul: `sdot` when the CPU has the dot-product extension, widening multiplies
 //! (`smull` + pairwise accumulate) otherwise.
 //!
-//! Tile: `MR = 4` rows × `NR = 4` columns. Each (row, column) block product leaves 4 i32 partial
-//! sums; two levels of `addp` give the 4 columns' exact block sums in one vector, folded into
-//! one f32 accumulator per row in the canonical order of [`super`].
+//! Tile: `MR = 4` rows × `NR = 4` columns. Per block, each half (values 0..16, then 16..32: one
+//! activation scale each) of each (row, column) product leaves 4 i32 partial sums; two levels of
+//! `addp` give the 4 columns' exact half-block sums in one vector, folded into one f32
+//! accumulator per row with that half's scale, in the canonical order of [`super`].
 //!
 //! NOTE: written for aarch64 and type-checked with `cargo check --target
 //! aarch64-unknown-linux-gnu`; see docs/KERNELS.md for how it was (or was not) run.
@@ -84,11 +85,11 @@ unsafe fn driver<D: BlockDot>(
     }
 }
 
-/// How a tile forms the four i32 partial sums of one 32-value block product.
+/// How a tile forms the four i32 partial sums of one 16-value half-block product.
 trait BlockDot {
     /// # Safety
-    /// `x` must point at 32 readable bytes and the CPU must support the implementation's ISA.
-    unsafe fn partials(x: *const i8, w0: int8x16_t, w1: int8x16_t) -> int32x4_t;
+    /// `x` must point at 16 readable bytes and the CPU must support the implementation's ISA.
+    unsafe fn partials(x: *const i8, w: int8x16_t) -> int32x4_t;
 }
 
 /// Baseline NEON: widening multiplies, pairwise widening adds.
@@ -96,17 +97,14 @@ struct Widening;
 
 impl BlockDot for Widening {
     #[inline(always)]
-    unsafe fn partials(x: *const i8, w0: int8x16_t, w1: int8x16_t) -> int32x4_t {
-        // SAFETY: `x` points at 32 readable bytes (caller); NEON is baseline on aarch64.
+    unsafe fn partials(x: *const i8, w: int8x16_t) -> int32x4_t {
+        // SAFETY: `x` points at 16 readable bytes (caller); NEON is baseline on aarch64.
         unsafe {
-            let (x0, x1) = (vld1q_s8(x), vld1q_s8(x.add(16)));
+            let xv = vld1q_s8(x);
             // |x·w| <= 127·128 fits i16; pairwise widening adds keep every sum exact.
-            let p0 = vmull_s8(vget_low_s8(x0), vget_low_s8(w0));
-            let p1 = vmull_high_s8(x0, w0);
-            let p2 = vmull_s8(vget_low_s8(x1), vget_low_s8(w1));
-            let p3 = vmull_high_s8(x1, w1);
-            let v = vpadalq_s16(vpaddlq_s16(p0), p1);
-            vpadalq_s16(vpadalq_s16(v, p2), p3)
+            let p0 = vmull_s8(vget_low_s8(xv), vget_low_s8(w));
+            let p1 = vmull_high_s8(xv, w);
+            vpadalq_s16(vpaddlq_s16(p0), p1)
         }
     }
 }
@@ -135,12 +133,9 @@ impl SDot {
 
 impl BlockDot for SDot {
     #[inline(always)]
-    unsafe fn partials(x: *const i8, w0: int8x16_t, w1: int8x16_t) -> int32x4_t {
-        // SAFETY: `x` points at 32 readable bytes and the CPU has dotprod (caller).
-        unsafe {
-            let (x0, x1) = (vld1q_s8(x), vld1q_s8(x.add(16)));
-            Self::sdot(Self::sdot(vdupq_n_s32(0), x0, w0), x1, w1)
-        }
+    unsafe fn partials(x: *const i8, w: int8x16_t) -> int32x4_t {
+        // SAFETY: `x` points at 16 readable bytes and the CPU has dotprod (caller).
+        unsafe { Self::sdot(vdupq_n_s32(0), vld1q_s8(x), w) }
     }
 }
 
@@ -158,7 +153,9 @@ unsafe fn tile<const R: usize, D: BlockDot>(
     unsafe {
         let wrow: [*const u8; NR] = cols.map(|c| w.add(c * nb * BLOCK_BYTES));
         let x = qa.qs.as_ptr().add(r0 * k);
-        let dx = qa.d.as_ptr().add(r0 * nb);
+        // Two activation scales per block: row r's scales start at dx + r * 2nb.
+        let ns = 2 * nb;
+        let dx = qa.d.as_ptr().add(r0 * ns);
         let mut acc = [vdupq_n_f32(0.0); R];
         for b in 0..nb {
             let ds: [f32; NR] = std::array::from_fn(|j| {
@@ -166,18 +163,21 @@ unsafe fn tile<const R: usize, D: BlockDot>(
                     .to_f32()
             });
             let dw = vld1q_f32(ds.as_ptr());
-            let mut v = [[vdupq_n_s32(0); R]; NR];
-            for (j, vj) in v.iter_mut().enumerate() {
-                let qs = wrow[j].add(b * BLOCK_BYTES + 2).cast::<i8>();
-                let (w0, w1) = (vld1q_s8(qs), vld1q_s8(qs.add(16)));
-                for (r, vr) in vj.iter_mut().enumerate() {
-                    *vr = D::partials(x.add(r * k + b * QK8_0), w0, w1);
+            // Values 0..16 with d_x[2b], then 16..32 with d_x[2b+1].
+            for h in 0..2 {
+                let mut v = [[vdupq_n_s32(0); R]; NR];
+                for (j, vj) in v.iter_mut().enumerate() {
+                    let wh = vld1q_s8(wrow[j].add(b * BLOCK_BYTES + 2 + 16 * h).cast::<i8>());
+                    for (r, vr) in vj.iter_mut().enumerate() {
+                        *vr = D::partials(x.add(r * k + b * QK8_0 + 16 * h), wh);
+                    }
                 }
-            }
-            for (r, a) in acc.iter_mut().enumerate() {
-                let sums = vpaddq_s32(vpaddq_s32(v[0][r], v[1][r]), vpaddq_s32(v[2][r], v[3][r]));
-                let scale = vmulq_f32(vdupq_n_f32(*dx.add(r * nb + b)), dw);
-                *a = vfmaq_f32(*a, scale, vcvtq_f32_s32(sums));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let sums =
+                        vpaddq_s32(vpaddq_s32(v[0][r], v[1][r]), vpaddq_s32(v[2][r], v[3][r]));
+                    let scale = vmulq_f32(vdupq_n_f32(*dx.add(r * ns + 2 * b + h)), dw);
+                    *a = vfmaq_f32(*a, scale, vcvtq_f32_s32(sums));
+                }
             }
         }
         for (o, a) in out.iter_mut().zip(acc) {

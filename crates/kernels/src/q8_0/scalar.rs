@@ -1,6 +1,6 @@
 //! Portable Q8_0 matmul: the oracle every SIMD tier must match bit for bit.
 
-use super::QuantizedActivations;
+use super::{QK_ACT, QuantizedActivations};
 use crate::block::{BlockQ8_0, QK8_0};
 
 /// Scalar driver (see [`super::GemmFn`]). Arguments are checked by the caller.
@@ -15,19 +15,23 @@ pub(crate) fn gemm_cols(
 ) {
     let nb = qa.nb();
     for r in 0..qa.m() {
-        let xq = &qa.qs[r * qa.k()..(r + 1) * qa.k()];
-        let dx = &qa.d[r * nb..(r + 1) * nb];
+        let xq = qa.row_codes(r);
+        let dx = qa.row_scales(r);
         for c in n0..n1 {
             let wr = &w[c * nb..(c + 1) * nb];
             let mut acc = 0.0f32;
             for b in 0..nb {
-                let xb = &xq[b * QK8_0..(b + 1) * QK8_0];
-                let sum: i32 = xb
-                    .iter()
-                    .zip(&wr[b].qs)
-                    .map(|(&a, &q)| i32::from(a) * i32::from(q))
-                    .sum();
-                acc = (dx[b] * wr[b].d.to_f32()).mul_add(sum as f32, acc);
+                let dw = wr[b].d.to_f32();
+                // Two halves of 16 values, each with its own activation scale, in order.
+                for h in 0..2 {
+                    let o = b * QK8_0 + h * QK_ACT;
+                    let sum: i32 = xq[o..o + QK_ACT]
+                        .iter()
+                        .zip(&wr[b].qs[h * QK_ACT..(h + 1) * QK_ACT])
+                        .map(|(&a, &q)| i32::from(a) * i32::from(q))
+                        .sum();
+                    acc = (dx[2 * b + h] * dw).mul_add(sum as f32, acc);
+                }
             }
             y[r * n + c] = match bias {
                 Some(bias) => acc + bias[c],

@@ -7,8 +7,8 @@
 //!
 //! ```text
 //! cargo run -p ggufembed-runtime --example extract_vocab -- \
-//!     /work/shared/models/all-MiniLM-L6-v2.q8_0.gguf \
-//!     /work/shared/fixtures/minilm-dev-reference.jsonl \
+//!     ../shared/models/all-MiniLM-L6-v2.q8_0.gguf \
+//!     ../shared/fixtures/minilm-dev-reference.jsonl \
 //!     crates/runtime/tests/data
 //! ```
 //!
@@ -18,8 +18,8 @@
 //!
 //! ```text
 //! cargo run -p ggufembed-runtime --example extract_vocab -- \
-//!     /work/shared/models/tiny-embeddinggemma.f32.gguf \
-//!     /work/shared/fixtures/tiny-embeddinggemma-dev-reference.jsonl \
+//!     ../shared/models/tiny-embeddinggemma.f32.gguf \
+//!     ../shared/fixtures/tiny-embeddinggemma-dev-reference.jsonl \
 //!     crates/runtime/tests/data tiny-embeddinggemma
 //! ```
 
@@ -41,11 +41,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args_os().skip(1);
     let model = PathBuf::from(
         args.next()
-            .unwrap_or_else(|| "/work/shared/models/all-MiniLM-L6-v2.q8_0.gguf".into()),
+            .unwrap_or_else(|| "../shared/models/all-MiniLM-L6-v2.q8_0.gguf".into()),
     );
     let fixture = PathBuf::from(
         args.next()
-            .unwrap_or_else(|| "/work/shared/fixtures/minilm-dev-reference.jsonl".into()),
+            .unwrap_or_else(|| "../shared/fixtures/minilm-dev-reference.jsonl".into()),
     );
     let out_dir = PathBuf::from(
         args.next()

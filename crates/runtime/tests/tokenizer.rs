@@ -4,75 +4,34 @@
 //! `cargo run -p ggufembed-runtime --example extract_vocab`); the shared model file is used in
 //! addition when present.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
+mod common;
+
+use common::Line;
 use ggufembed_runtime::RuntimeError;
 use ggufembed_runtime::gguf_loader::{Array, GgufError, GgufFile, GgufWriter, Value};
 use ggufembed_runtime::tokenizer::{SpecialIds, Tokenizer};
-
-const VOCAB_GGUF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm-vocab.gguf");
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/minilm-dev-ids.jsonl"
-);
-const SHARED_MODELS: &str = "/work/shared/models/all-MiniLM-L6-v2.{}.gguf";
 
 const CLS: u32 = 101;
 const SEP: u32 = 102;
 const UNK: u32 = 100;
 
-#[derive(serde::Deserialize)]
-struct Line {
-    text: String,
-    ids: Vec<u32>,
+fn vocab_gguf() -> PathBuf {
+    common::data("minilm-vocab.gguf")
 }
 
 fn fixture() -> Vec<Line> {
-    let text = std::fs::read_to_string(FIXTURE).expect("read the fixture");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("parse a fixture line"))
-        .collect()
+    common::fixture("minilm-dev-ids.jsonl")
 }
 
 fn minilm() -> Tokenizer {
-    let file = GgufFile::open(VOCAB_GGUF).expect("open the vocab-only GGUF");
-    Tokenizer::from_gguf(&file).expect("build the MiniLM tokenizer")
+    common::tokenizer(&vocab_gguf())
 }
 
-/// Checks every fixture line; panics on the first mismatch with the text and both id lists.
 fn assert_fixture_parity(tokenizer: &Tokenizer, what: &str) {
-    let lines = fixture();
-    assert_eq!(lines.len(), 261, "fixture line count");
-    let mut mismatches = 0;
-    let mut first = None;
-    let (mut bytes, mut n_ids) = (0, 0);
-    let start = Instant::now();
-    for (i, line) in lines.iter().enumerate() {
-        let got = tokenizer.encode(&line.text).expect("encode");
-        bytes += line.text.len();
-        n_ids += got.len();
-        if got != line.ids {
-            mismatches += 1;
-            first.get_or_insert((i, line, got));
-        }
-    }
-    eprintln!(
-        "{what}: encoded {} texts ({bytes} bytes, {n_ids} ids) in {:?}",
-        lines.len(),
-        start.elapsed()
-    );
-    if let Some((i, line, got)) = first {
-        panic!(
-            "{what}: {mismatches} of {} fixture texts differ; first is line {i}: text {:?}\n  \
-             Hugging Face: {:?}\n  ours:         {:?}",
-            lines.len(),
-            line.text,
-            line.ids,
-            got
-        );
-    }
+    common::assert_fixture_parity(tokenizer, &fixture(), what);
 }
 
 #[test]
@@ -84,11 +43,10 @@ fn fixture_ids_match_hugging_face() {
 fn shared_model_ids_match_hugging_face() {
     let mut checked = 0;
     for quant in ["q8_0", "f16", "f32"] {
-        let path = SHARED_MODELS.replace("{}", quant);
-        if !Path::new(&path).exists() {
-            eprintln!("SKIPPED: {path} not found; parity checked on the vocab-only GGUF only");
+        let Some(path) = common::shared(&format!("models/all-MiniLM-L6-v2.{quant}.gguf")) else {
             continue;
-        }
+        };
+        let path = path.display().to_string();
         let file = GgufFile::open(&path).expect("open the shared model");
         let start = Instant::now();
         let tokenizer = Tokenizer::from_gguf(&file).expect("build from the shared model");
@@ -110,7 +68,7 @@ fn thread_cpu_ns() -> Option<u64> {
 #[test]
 fn build_time_is_reported() {
     const REPS: u32 = 20;
-    let file = GgufFile::open(VOCAB_GGUF).unwrap();
+    let file = GgufFile::open(vocab_gguf()).unwrap();
     let mut best = std::time::Duration::MAX;
     let cpu_start = thread_cpu_ns();
     for _ in 0..REPS {
@@ -273,7 +231,7 @@ fn truncation_of_long_fixture_texts() {
 
 /// The vocab-only file's metadata, for editing.
 fn base_metadata() -> Vec<(String, Value)> {
-    let file = GgufFile::open(VOCAB_GGUF).unwrap();
+    let file = GgufFile::open(vocab_gguf()).unwrap();
     file.metadata()
         .map(|(k, v)| (k.to_owned(), v.clone()))
         .collect()

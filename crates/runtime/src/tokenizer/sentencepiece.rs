@@ -329,7 +329,11 @@ mod tests {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/tiny-embeddinggemma-vocab.gguf"
     );
-    const HF_TOKENIZER_JSON: &str = "/work/shared/models/tiny-embeddinggemma-hf/tokenizer.json";
+    /// The shared folder sits beside the repository.
+    const HF_TOKENIZER_JSON: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/models/tiny-embeddinggemma-hf/tokenizer.json"
+    );
 
     fn vocab_of(tokens: &[&str]) -> Vocab {
         tokens

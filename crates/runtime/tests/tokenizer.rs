@@ -9,9 +9,12 @@ use std::time::Instant;
 
 mod common;
 
-use common::Line;
+use common::{
+    Line, assert_metadata_error, assert_missing_key, assert_wrong_type, build, thread_cpu_ns,
+    tokens_mut,
+};
 use ggufembed_runtime::RuntimeError;
-use ggufembed_runtime::gguf_loader::{Array, GgufError, GgufFile, GgufWriter, Value};
+use ggufembed_runtime::gguf_loader::{Array, GgufFile, Value};
 use ggufembed_runtime::tokenizer::{SpecialIds, Tokenizer};
 
 const CLS: u32 = 101;
@@ -56,13 +59,6 @@ fn shared_model_ids_match_hugging_face() {
         checked += 1;
     }
     eprintln!("shared models checked: {checked} of 3");
-}
-
-/// CPU time this thread has run, in nanoseconds (Linux; `None` elsewhere). Unlike wall time,
-/// it does not count time spent waiting for a core on a loaded machine.
-fn thread_cpu_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split_whitespace().next()?.parse().ok()
 }
 
 #[test]
@@ -231,74 +227,15 @@ fn truncation_of_long_fixture_texts() {
 
 /// The vocab-only file's metadata, for editing.
 fn base_metadata() -> Vec<(String, Value)> {
-    let file = GgufFile::open(vocab_gguf()).unwrap();
-    file.metadata()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .collect()
-}
-
-fn build(metadata: Vec<(String, Value)>) -> Result<Tokenizer, RuntimeError> {
-    let mut writer = GgufWriter::new();
-    for (key, value) in metadata {
-        writer.add_metadata(key, value).unwrap();
-    }
-    let file = GgufFile::from_bytes(&writer.to_bytes()).unwrap();
-    Tokenizer::from_gguf(&file)
+    common::metadata_of(&vocab_gguf())
 }
 
 fn without(key: &str) -> Vec<(String, Value)> {
-    let mut md = base_metadata();
-    let before = md.len();
-    md.retain(|(k, _)| k != key);
-    assert_eq!(md.len(), before - 1, "{key} is in the base metadata");
-    md
+    common::without(base_metadata(), key)
 }
 
 fn with(key: &str, value: Value) -> Vec<(String, Value)> {
-    let mut md = base_metadata();
-    match md.iter_mut().find(|(k, _)| k == key) {
-        Some(entry) => entry.1 = value,
-        None => md.push((key.to_owned(), value)),
-    }
-    md
-}
-
-fn tokens_mut(md: &mut [(String, Value)]) -> &mut Vec<String> {
-    match md.iter_mut().find(|(k, _)| k == "tokenizer.ggml.tokens") {
-        Some((_, Value::Array(Array::String(tokens)))) => tokens,
-        _ => unreachable!(),
-    }
-}
-
-#[track_caller]
-fn assert_missing_key(result: Result<Tokenizer, RuntimeError>, key: &str) {
-    match result {
-        Err(RuntimeError::Gguf(GgufError::MissingKey { key: k })) => assert_eq!(k, key),
-        other => panic!("expected a missing-key error for {key}, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn assert_wrong_type(result: Result<Tokenizer, RuntimeError>, key: &str) {
-    match result {
-        Err(RuntimeError::Gguf(GgufError::WrongType { key: k, .. })) => assert_eq!(k, key),
-        other => panic!("expected a wrong-type error for {key}, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn assert_metadata_error(result: Result<Tokenizer, RuntimeError>, key: &str, needle: &str) {
-    match result {
-        Err(err @ RuntimeError::Metadata { .. }) => {
-            let RuntimeError::Metadata { key: k, reason } = &err else {
-                unreachable!()
-            };
-            assert_eq!(k, key, "{err}");
-            assert!(reason.contains(needle), "{err}");
-            assert!(err.to_string().contains(key), "{err}");
-        }
-        other => panic!("expected a metadata error for {key}, got {other:?}"),
-    }
+    common::with(base_metadata(), key, value)
 }
 
 #[test]

@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::Line;
+use common::{
+    Line, assert_metadata_error, assert_missing_key, assert_wrong_type, build, file_of, set,
+    thread_cpu_ns, tokens_mut,
+};
 use ggufembed_runtime::RuntimeError;
-use ggufembed_runtime::gguf_loader::{Array, GgufError, GgufFile, GgufWriter, Value};
+use ggufembed_runtime::gguf_loader::{Array, GgufFile, Value};
 use ggufembed_runtime::tokenizer::{SpecialIds, Tokenizer};
 
 const N_VOCAB: usize = 1001;
@@ -68,12 +71,6 @@ fn shared_model_ids_match_hugging_face() {
         checked += 1;
     }
     eprintln!("shared models checked: {checked} of 2");
-}
-
-/// CPU time this thread has run, in nanoseconds (Linux; `None` elsewhere).
-fn thread_cpu_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split_whitespace().next()?.parse().ok()
 }
 
 /// Best wall time and mean CPU time (ms) of building a tokenizer from `file`.
@@ -455,87 +452,21 @@ fn optional_keys_have_documented_defaults() {
 
 /// The vocab-only file's metadata, for editing.
 fn base_metadata() -> Vec<(String, Value)> {
-    let file = GgufFile::open(vocab_gguf()).unwrap();
-    file.metadata()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .collect()
-}
-
-fn file_of(metadata: Vec<(String, Value)>) -> GgufFile {
-    let mut writer = GgufWriter::new();
-    for (key, value) in metadata {
-        writer.add_metadata(key, value).unwrap();
-    }
-    GgufFile::from_bytes(&writer.to_bytes()).unwrap()
-}
-
-fn build(metadata: Vec<(String, Value)>) -> Result<Tokenizer, RuntimeError> {
-    Tokenizer::from_gguf(&file_of(metadata))
+    common::metadata_of(&vocab_gguf())
 }
 
 fn without(key: &str) -> Vec<(String, Value)> {
-    let mut md = base_metadata();
-    let before = md.len();
-    md.retain(|(k, _)| k != key);
-    assert_eq!(md.len(), before - 1, "{key} is in the base metadata");
-    md
-}
-
-fn set(md: &mut Vec<(String, Value)>, key: &str, value: Value) {
-    match md.iter_mut().find(|(k, _)| k == key) {
-        Some(entry) => entry.1 = value,
-        None => md.push((key.to_owned(), value)),
-    }
+    common::without(base_metadata(), key)
 }
 
 fn with(key: &str, value: Value) -> Vec<(String, Value)> {
-    let mut md = base_metadata();
-    set(&mut md, key, value);
-    md
-}
-
-fn tokens_mut(md: &mut [(String, Value)]) -> &mut Vec<String> {
-    match md.iter_mut().find(|(k, _)| k == "tokenizer.ggml.tokens") {
-        Some((_, Value::Array(Array::String(tokens)))) => tokens,
-        _ => unreachable!(),
-    }
+    common::with(base_metadata(), key, value)
 }
 
 fn scores_mut(md: &mut [(String, Value)]) -> &mut Vec<f32> {
     match md.iter_mut().find(|(k, _)| k == "tokenizer.ggml.scores") {
         Some((_, Value::Array(Array::F32(scores)))) => scores,
         _ => unreachable!(),
-    }
-}
-
-#[track_caller]
-fn assert_missing_key(result: Result<Tokenizer, RuntimeError>, key: &str) {
-    match result {
-        Err(RuntimeError::Gguf(GgufError::MissingKey { key: k })) => assert_eq!(k, key),
-        other => panic!("expected a missing-key error for {key}, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn assert_wrong_type(result: Result<Tokenizer, RuntimeError>, key: &str) {
-    match result {
-        Err(RuntimeError::Gguf(GgufError::WrongType { key: k, .. })) => assert_eq!(k, key),
-        other => panic!("expected a wrong-type error for {key}, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn assert_metadata_error(result: Result<Tokenizer, RuntimeError>, key: &str, needle: &str) {
-    match result {
-        Err(err @ RuntimeError::Metadata { .. }) => {
-            let RuntimeError::Metadata { key: k, reason } = &err else {
-                unreachable!()
-            };
-            assert_eq!(k, key, "{err}");
-            assert!(reason.contains(needle), "{err}");
-            assert!(err.to_string().contains(key), "{err}");
-        }
-        other => panic!("expected a metadata error for {key}, got {other:?}"),
     }
 }
 

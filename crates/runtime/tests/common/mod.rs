@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ggufembed_runtime::gguf_loader::GgufFile;
+use ggufembed_runtime::RuntimeError;
+use ggufembed_runtime::gguf_loader::{Array, GgufError, GgufFile, GgufWriter, Value};
 use ggufembed_runtime::tokenizer::Tokenizer;
 
 /// A fixture line: a text and the Hugging Face tokenizer's ids for it.
@@ -83,4 +84,94 @@ pub fn assert_fixture_parity(tokenizer: &Tokenizer, lines: &[Line], what: &str) 
             got
         );
     }
+}
+
+/// All metadata of a GGUF file, in order.
+pub fn metadata_of(path: &std::path::Path) -> Vec<(String, Value)> {
+    let file = GgufFile::open(path).unwrap();
+    file.metadata()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect()
+}
+
+/// An in-memory GGUF holding `metadata` only.
+pub fn file_of(metadata: Vec<(String, Value)>) -> GgufFile {
+    let mut writer = GgufWriter::new();
+    for (key, value) in metadata {
+        writer.add_metadata(key, value).unwrap();
+    }
+    GgufFile::from_bytes(&writer.to_bytes()).unwrap()
+}
+
+/// The tokenizer of a metadata-only GGUF.
+pub fn build(metadata: Vec<(String, Value)>) -> Result<Tokenizer, RuntimeError> {
+    Tokenizer::from_gguf(&file_of(metadata))
+}
+
+/// `md` without `key` (which must be there).
+pub fn without(mut md: Vec<(String, Value)>, key: &str) -> Vec<(String, Value)> {
+    let before = md.len();
+    md.retain(|(k, _)| k != key);
+    assert_eq!(md.len(), before - 1, "{key} is in the base metadata");
+    md
+}
+
+/// Sets (or adds) `key`.
+pub fn set(md: &mut Vec<(String, Value)>, key: &str, value: Value) {
+    match md.iter_mut().find(|(k, _)| k == key) {
+        Some(entry) => entry.1 = value,
+        None => md.push((key.to_owned(), value)),
+    }
+}
+
+/// `md` with `key` set to `value`.
+pub fn with(mut md: Vec<(String, Value)>, key: &str, value: Value) -> Vec<(String, Value)> {
+    set(&mut md, key, value);
+    md
+}
+
+/// The token list in `md`.
+pub fn tokens_mut(md: &mut [(String, Value)]) -> &mut Vec<String> {
+    match md.iter_mut().find(|(k, _)| k == "tokenizer.ggml.tokens") {
+        Some((_, Value::Array(Array::String(tokens)))) => tokens,
+        _ => unreachable!(),
+    }
+}
+
+#[track_caller]
+pub fn assert_missing_key(result: Result<Tokenizer, RuntimeError>, key: &str) {
+    match result {
+        Err(RuntimeError::Gguf(GgufError::MissingKey { key: k })) => assert_eq!(k, key),
+        other => panic!("expected a missing-key error for {key}, got {other:?}"),
+    }
+}
+
+#[track_caller]
+pub fn assert_wrong_type(result: Result<Tokenizer, RuntimeError>, key: &str) {
+    match result {
+        Err(RuntimeError::Gguf(GgufError::WrongType { key: k, .. })) => assert_eq!(k, key),
+        other => panic!("expected a wrong-type error for {key}, got {other:?}"),
+    }
+}
+
+#[track_caller]
+pub fn assert_metadata_error(result: Result<Tokenizer, RuntimeError>, key: &str, needle: &str) {
+    match result {
+        Err(err @ RuntimeError::Metadata { .. }) => {
+            let RuntimeError::Metadata { key: k, reason } = &err else {
+                unreachable!()
+            };
+            assert_eq!(k, key, "{err}");
+            assert!(reason.contains(needle), "{err}");
+            assert!(err.to_string().contains(key), "{err}");
+        }
+        other => panic!("expected a metadata error for {key}, got {other:?}"),
+    }
+}
+
+/// CPU time this thread has run, in nanoseconds (Linux; `None` elsewhere). Unlike wall time,
+/// it does not count time spent waiting for a core on a loaded machine.
+pub fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
 }

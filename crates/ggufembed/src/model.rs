@@ -3,7 +3,6 @@
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gguf_loader::GgufFile;
 use ggufembed_runtime::bert::{BertModel, BertScratch};
@@ -247,14 +246,17 @@ impl Model {
         }
         let workers = self.threads.min(batches.len()).max(1);
         let queue = Mutex::new(batches.into_iter());
-        let failed = AtomicUsize::new(0);
         let first_error: Mutex<Option<RuntimeError>> = Mutex::new(None);
         let work = || {
             let mut scratch = self.take_scratch();
             loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                 let Some((texts, out)) = next else { break };
-                if failed.load(Ordering::Relaxed) > 0 {
+                if first_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some()
+                {
                     break;
                 }
                 let span = seqs[texts.start].start..seqs[texts.end - 1].end;
@@ -271,7 +273,6 @@ impl Model {
                     &mut scratch,
                 );
                 if let Err(e) = result {
-                    failed.fetch_add(1, Ordering::Relaxed);
                     first_error
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())

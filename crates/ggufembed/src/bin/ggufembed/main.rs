@@ -53,7 +53,7 @@ enum Command {
         batch_size: u32,
         /// Pooling: mean, cls, last, or none for one vector per token (default: what the model
         /// asks for).
-        #[arg(long, value_name = "P", value_parser = parse_pooling)]
+        #[arg(long, value_name = "P")]
         pooling: Option<ggufembed::Pooling>,
         /// Do not L2-normalize the embeddings.
         #[arg(long = "no-normalize")]
@@ -87,10 +87,6 @@ enum Command {
 }
 
 fn parse_out_type(s: &str) -> Result<OutType, String> {
-    s.parse()
-}
-
-fn parse_pooling(s: &str) -> Result<ggufembed::Pooling, String> {
     s.parse()
 }
 

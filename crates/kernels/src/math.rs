@@ -19,7 +19,8 @@ pub(crate) fn exp(x: f32) -> f32 {
     let xc = x.clamp(EXP_MIN, EXP_MAX);
     // Round x·log2(e) to nearest with the 1.5·2^23 trick (no rounding-mode intrinsics).
     const MAGIC: f32 = 12_582_912.0;
-    let nf = (xc * LOG2E + MAGIC) - MAGIC;
+    let biased = xc * LOG2E + MAGIC;
+    let nf = biased - MAGIC;
     let r = (-nf).mul_add(LN2_HI, xc);
     let r = (-nf).mul_add(LN2_LO, r);
     // Degree-7 Taylor polynomial on |r| <= ln2/2: truncation error < 6e-9 relative.
@@ -31,7 +32,11 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p.mul_add(r, 0.5);
     p = p.mul_add(r, 1.0);
     p = p.mul_add(r, 1.0);
-    let scale = f32::from_bits(((nf as i32 + 127) as u32) << 23);
+    // 2^n from the bits of `biased` = 1.5·2^23 + n: its low bits hold n (two's complement), so
+    // `(bits + 127) << 23` is n + 127 in the exponent field. Unlike `nf as i32` (a saturating,
+    // NaN-checking cast LLVM scalarizes lane by lane: it made GELU 4× slower), this stays SIMD.
+    // For NaN inputs the scale is garbage but `p` is NaN, so NaN still propagates.
+    let scale = f32::from_bits(biased.to_bits().wrapping_add(127) << 23);
     let y = p * scale;
     if x < EXP_MIN { 0.0 } else { y }
 }

@@ -48,16 +48,20 @@ proptest! {
             Just(m), Just(nb * QK8_0), prop::collection::vec(mixed_f32(), m * nb * QK8_0),
         ))
     ) {
-        let mut qa = QuantizedActivations::new();
-        qa.quantize(&x, m, k);
-        prop_assert_eq!((qa.m(), qa.k()), (m, k));
-        for r in 0..m {
-            let (codes, scales) = (qa.row_codes(r), qa.row_scales(r));
-            prop_assert_eq!((codes.len(), scales.len()), (k, k / QK_ACT));
-            for (s, xs) in x[r * k..(r + 1) * k].chunks(QK_ACT).enumerate() {
-                let (d, q) = act_quantize_ref(xs);
-                prop_assert_eq!(scales[s].to_bits(), d.to_bits(), "r={} s={}", r, s);
-                prop_assert_eq!(&codes[s * QK_ACT..(s + 1) * QK_ACT], &q[..], "r={} s={}", r, s);
+        for (isa, kern) in isas() {
+            let mut qa = QuantizedActivations::new();
+            qa.quantize_with(kern, &x, m, k);
+            prop_assert_eq!((qa.m(), qa.k()), (m, k));
+            for r in 0..m {
+                let (codes, scales) = (qa.row_codes(r), qa.row_scales(r));
+                prop_assert_eq!((codes.len(), scales.len()), (k, k / QK_ACT));
+                for (s, xs) in x[r * k..(r + 1) * k].chunks(QK_ACT).enumerate() {
+                    let (d, q) = act_quantize_ref(xs);
+                    prop_assert_eq!(scales[s].to_bits(), d.to_bits(), "{:?} r={} s={}", isa, r, s);
+                    prop_assert_eq!(
+                        &codes[s * QK_ACT..(s + 1) * QK_ACT], &q[..], "{:?} r={} s={}", isa, r, s
+                    );
+                }
             }
         }
     }

@@ -30,6 +30,9 @@ pub struct Matrix<'a> {
     pub data: MatrixData<'a>,
 }
 
+/// One product of [`Matrix::matmul_shared_input`]: the weights, an optional bias, the output.
+pub type MatmulOutput<'w, 'o> = (&'o Matrix<'w>, Option<&'o [f32]>, &'o mut [f32]);
+
 /// Per-thread scratch a matmul may need (quantized activations for Q8_0 weights).
 #[derive(Debug, Default)]
 pub struct MatmulScratch {
@@ -80,6 +83,43 @@ impl<'a> Matrix<'a> {
             }
             MatrixData::Float(w) => {
                 kernels.gemm_float_cols(x, m, self.k, w, self.n, bias, 0, self.n, y);
+            }
+        }
+    }
+
+    /// Several matmuls over the same input, `ys[i] (m × n_i) = x · mats[i]ᵀ (+ biases[i])`:
+    /// for Q8_0 weights `x` is quantized once for all of them (the Q, K and V projections).
+    ///
+    /// # Panics
+    /// If the matrices do not all have the same `k`.
+    pub fn matmul_shared_input<const N: usize>(
+        kernels: &Kernels,
+        x: &[f32],
+        m: usize,
+        mats: [MatmulOutput<'_, '_>; N],
+        scratch: &mut MatmulScratch,
+    ) {
+        let Some(k) = mats.first().map(|(w, _, _)| w.k) else {
+            return;
+        };
+        assert!(
+            mats.iter().all(|(w, _, _)| w.k == k),
+            "matmul_shared_input: k differs"
+        );
+        if mats
+            .iter()
+            .any(|(w, _, _)| matches!(w.data, MatrixData::Q8_0(_)))
+        {
+            scratch.qa.quantize_with(kernels, x, m, k);
+        }
+        for (w, bias, y) in mats {
+            match w.data {
+                MatrixData::Q8_0(q) => {
+                    kernels.gemm_q8_0_cols(&scratch.qa, q, w.n, bias, 0, w.n, y);
+                }
+                MatrixData::Float(f) => {
+                    kernels.gemm_float_cols(x, m, k, f, w.n, bias, 0, w.n, y);
+                }
             }
         }
     }

@@ -5,11 +5,12 @@
 //! attention: query head `h` reads KV head `h / (n_heads / n_kv_heads)`. One call computes the
 //! query heads of the KV heads in `kv_heads`, so the runtime may split heads across threads.
 //!
-//! Per query row: scores by `L`-lane dot products, softmax over the visible keys, then `V` rows
-//! accumulated in key order with fused multiply-adds. The per-query work is `O(seq·head_dim)`
-//! and reads K/V of one head (≤ 512 tokens × 256 × 4 B = 512 KiB, L2-resident at embedding
-//! sequence lengths), so the memory-bound scalar formulation is kept over a blocked
-//! (flash-style) one.
+//! Per KV head, K is transposed once (`head_dim × seq` scratch); per query, scores for all
+//! visible keys are accumulated dimension by dimension across keys (vectorized over keys, no
+//! horizontal reductions), softmax, then `V` rows accumulated in key order with fused
+//! multiply-adds. The per-query work is `O(seq·head_dim)` and reads K/V of one head (≤ 512 tokens
+//! × 256 × 4 B = 512 KiB, L2-resident at embedding sequence lengths), so this formulation is kept
+//! over a blocked (flash-style) one.
 
 use std::ops::Range;
 
@@ -120,8 +121,8 @@ impl Kernels {
 
 /// Attention for one sequence (see the module docs for layouts).
 ///
-/// `mask` is an optional additive per-key mask (`0` or `-inf` for padding). `scratch` holds the
-/// scores (`seq` floats) and is reused across calls. A query with no visible key gets zeros.
+/// `mask` is an optional additive per-key mask (`0` or `-inf` for padding). `scratch` holds K
+/// transposed and the scores (`(head_dim + 1) · seq` floats) and is reused across calls. A query with no visible key gets zeros.
 ///
 /// # Panics
 /// On shape mismatches, `n_heads % n_kv_heads != 0`, `window == Some(0)` or a bad `kv_heads`.

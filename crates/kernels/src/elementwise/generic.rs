@@ -55,31 +55,6 @@ fn max_of(x: &[f32]) -> f32 {
         .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
 }
 
-/// Dot product with `L` fused lane sums.
-#[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; L];
-    let mut ia = a.chunks_exact(L);
-    let mut ib = b.chunks_exact(L);
-    for (ca, cb) in (&mut ia).zip(&mut ib) {
-        for i in 0..L {
-            acc[i] = ca[i].mul_add(cb[i], acc[i]);
-        }
-    }
-    for ((s, &p), &q) in acc.iter_mut().zip(ia.remainder()).zip(ib.remainder()) {
-        *s = p.mul_add(q, *s);
-    }
-    reduce(acc)
-}
-
-/// `y += alpha · x`.
-#[inline(always)]
-pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (d, &s) in y.iter_mut().zip(x) {
-        *d = alpha.mul_add(s, *d);
-    }
-}
-
 #[inline(always)]
 fn normalize_row(x: &mut [f32], gamma: &[f32], beta: Option<&[f32]>, eps: f32) {
     let n = x.len() as f32;
@@ -280,7 +255,44 @@ pub(crate) fn dequantize_bf16(x: &[half::bf16], out: &mut [f32]) {
     }
 }
 
+/// Activation quantization for the Q8_0 matmul (see `q8_0::QuantizedActivations`): per 16
+/// values `d = amax/127`, `id = d != 0 ? 1/d : 0`, `q = roundf(x·id)`; codes also stored as
+/// `q + 128` (u8). `x.len() == qs.len() == qu8.len() == 16 · d.len()`.
+#[inline(always)]
+pub(crate) fn quantize_act(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]) {
+    const B: usize = crate::q8_0::QK_ACT;
+    for (((xs, q), u), ds) in x
+        .chunks_exact(B)
+        .zip(qs.chunks_exact_mut(B))
+        .zip(qu8.chunks_exact_mut(B))
+        .zip(d.iter_mut())
+    {
+        let mut amax = 0.0f32;
+        for &v in xs {
+            let a = v.abs();
+            amax = if amax > a { amax } else { a };
+        }
+        let dv = amax / 127.0;
+        let id = if dv != 0.0 { 1.0 / dv } else { 0.0 };
+        *ds = dv;
+        for i in 0..B {
+            let c = crate::q8_0::round_to_i8(xs[i] * id);
+            q[i] = c;
+            u[i] = (c as u8) ^ 0x80;
+        }
+    }
+}
+
 /// Attention over one sequence for the KV heads `p.kv_heads` (see [`crate::attention`]).
+///
+/// Per KV head, K is transposed once into `kt[e][j]` so that a query's scores are computed for
+/// up to 64 keys at a time (`s[j] = fma(q[e], kt[e][j], s[j])` over `e` in order, several
+/// independent chains in flight), and the output accumulates `V` rows in key order
+/// (`o[e] = fma(p[j], v[j][e], o[e])`, up to 64 dims at a time). Each score and each output
+/// element is one fixed sequence of fused operations whatever the sequence length, window, chunk
+/// or ISA, so results do not depend on the batch. The earlier per-key dot products with a lane
+/// tree, then one 16-lane chain at a time (FMA-latency bound), took 13 % and 10 % of a MiniLM
+/// pass.
 #[inline(always)]
 pub(crate) fn attention(
     q: &[f32],
@@ -289,27 +301,118 @@ pub(crate) fn attention(
     p: &AttentionParams,
     mask: Option<&[f32]>,
     out: &mut [f32],
-    scores: &mut Vec<f32>,
+    scratch: &mut Vec<f32>,
 ) {
-    let (d, hq, hkv) = (p.head_dim, p.n_heads, p.n_kv_heads);
+    let (d, hq, hkv, n) = (p.head_dim, p.n_heads, p.n_kv_heads, p.seq);
     let group = hq / hkv;
-    scores.resize(p.seq, 0.0);
+    // Rows of `kt` are padded with zeros so that any visible range `lo..hi` can be read in whole
+    // chunks of `L` keys (the extra lanes are computed and discarded).
+    let np = n + L;
+    scratch.resize(d * np + np, 0.0);
+    let (kt, scores) = scratch.split_at_mut(d * np);
     for g in p.kv_heads.clone() {
+        for (e, row) in kt.chunks_exact_mut(np).enumerate() {
+            for (j, t) in row[..n].iter_mut().enumerate() {
+                *t = k[(j * hkv + g) * d + e];
+            }
+            row[n..].fill(0.0);
+        }
         for h in g * group..(g + 1) * group {
-            for i in 0..p.seq {
+            for i in 0..n {
                 let (lo, hi) = p.visible_keys(i);
                 let qi = &q[(i * hq + h) * d..][..d];
-                let s = &mut scores[..hi - lo];
-                for (j, sj) in (lo..hi).zip(s.iter_mut()) {
-                    *sj = dot(qi, &k[(j * hkv + g) * d..][..d]);
+                let mut c = lo;
+                while c < hi {
+                    let o = &mut scores[c - lo..];
+                    c += L * match (hi - c).div_ceil(L) {
+                        1 => score_chunks::<1>(qi, kt, np, c, o),
+                        2 => score_chunks::<2>(qi, kt, np, c, o),
+                        3 => score_chunks::<3>(qi, kt, np, c, o),
+                        _ => score_chunks::<4>(qi, kt, np, c, o),
+                    };
                 }
+                let s = &mut scores[..hi - lo];
                 softmax(s, p.scale, mask.map(|m| &m[lo..hi]));
                 let oi = &mut out[(i * hq + h) * d..][..d];
-                oi.fill(0.0);
-                for (j, &pj) in (lo..hi).zip(s.iter()) {
-                    axpy(pj, &v[(j * hkv + g) * d..][..d], oi);
+                let vh = &v[g * d..];
+                let stride = hkv * d;
+                let mut e0 = 0;
+                while e0 < d {
+                    e0 += match (d - e0) / L {
+                        0 => value_tail(s, vh, stride, lo, e0, oi),
+                        1 => value_chunks::<1>(s, vh, stride, lo, e0, oi),
+                        2 => value_chunks::<2>(s, vh, stride, lo, e0, oi),
+                        3 => value_chunks::<3>(s, vh, stride, lo, e0, oi),
+                        _ => value_chunks::<4>(s, vh, stride, lo, e0, oi),
+                    };
                 }
             }
         }
     }
+}
+
+/// Scores of keys `c..c + C·L` for one query (`C·L` accumulators, one fma chain per key);
+/// returns `C`.
+#[inline(always)]
+fn score_chunks<const C: usize>(
+    qi: &[f32],
+    kt: &[f32],
+    np: usize,
+    c: usize,
+    out: &mut [f32],
+) -> usize {
+    let mut acc = [[0.0f32; L]; C];
+    for (e, &qe) in qi.iter().enumerate() {
+        let kc = &kt[e * np + c..][..C * L];
+        for (a, kk) in acc.iter_mut().zip(kc.chunks_exact(L)) {
+            for l in 0..L {
+                a[l] = qe.mul_add(kk[l], a[l]);
+            }
+        }
+    }
+    for (o, a) in out[..C * L].chunks_exact_mut(L).zip(&acc) {
+        o.copy_from_slice(a);
+    }
+    C
+}
+
+/// Output dims `e0..e0 + C·L` of one query: `Σ_j p[j]·v[lo + j]` in key order; returns `C·L`.
+/// `v` starts at the KV head's first row, rows `stride` apart.
+#[inline(always)]
+fn value_chunks<const C: usize>(
+    p: &[f32],
+    v: &[f32],
+    stride: usize,
+    lo: usize,
+    e0: usize,
+    out: &mut [f32],
+) -> usize {
+    let mut acc = [[0.0f32; L]; C];
+    for (j, &pj) in p.iter().enumerate() {
+        let vj = &v[(lo + j) * stride + e0..][..C * L];
+        for (a, vv) in acc.iter_mut().zip(vj.chunks_exact(L)) {
+            for l in 0..L {
+                a[l] = pj.mul_add(vv[l], a[l]);
+            }
+        }
+    }
+    for (o, a) in out[e0..e0 + C * L].chunks_exact_mut(L).zip(&acc) {
+        o.copy_from_slice(a);
+    }
+    C * L
+}
+
+/// The last `< L` output dims (head dims that are not a multiple of 16): the same fma chains.
+#[inline(always)]
+fn value_tail(p: &[f32], v: &[f32], stride: usize, lo: usize, e0: usize, out: &mut [f32]) -> usize {
+    let w = out.len() - e0;
+    let mut acc = [0.0f32; L];
+    for (j, &pj) in p.iter().enumerate() {
+        let vj = &v[(lo + j) * stride + e0..][..w];
+        for (a, &x) in acc.iter_mut().zip(vj) {
+            *a = pj.mul_add(x, *a);
+        }
+    }
+    out[e0..].copy_from_slice(&acc[..w]);
+    w
 }

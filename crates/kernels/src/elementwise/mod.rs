@@ -41,6 +41,7 @@ pub(crate) struct Table {
     pub dequantize_q8_0: unsafe fn(&[BlockQ8_0], &mut [f32]),
     pub dequantize_f16: unsafe fn(&[f16], &mut [f32]),
     pub dequantize_bf16: unsafe fn(&[bf16], &mut [f32]),
+    pub quantize_act: unsafe fn(&[f32], &mut [i8], &mut [u8], &mut [f32]),
     pub attention: unsafe fn(
         &[f32],
         &[f32],
@@ -94,6 +95,9 @@ macro_rules! isa_table {
         crate::elementwise::ew_wrap!($features; dequantize_q8_0(blocks: &[BlockQ8_0], out: &mut [f32]));
         crate::elementwise::ew_wrap!($features; dequantize_f16(x: &[f16], out: &mut [f32]));
         crate::elementwise::ew_wrap!($features; dequantize_bf16(x: &[bf16], out: &mut [f32]));
+        crate::elementwise::ew_wrap!($features; quantize_act(
+            x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]
+        ));
         crate::elementwise::ew_wrap!($features; attention(
             q: &[f32], k: &[f32], v: &[f32], p: &AttentionParams, mask: Option<&[f32]>,
             out: &mut [f32], scores: &mut Vec<f32>
@@ -117,6 +121,7 @@ macro_rules! isa_table {
             dequantize_q8_0,
             dequantize_f16,
             dequantize_bf16,
+            quantize_act,
             attention,
         };
     };

@@ -217,9 +217,17 @@ impl BertWeights<'_> {
         let tmp = grow(&mut s.tmp, t * d);
         let ff = grow(&mut s.ff, t * c.n_ff);
         for l in &self.layers {
-            l.q.matmul(kernels, x, t, Some(l.q_b), q, &mut s.matmul);
-            l.k.matmul(kernels, x, t, Some(l.k_b), k, &mut s.matmul);
-            l.v.matmul(kernels, x, t, Some(l.v_b), v, &mut s.matmul);
+            Matrix::matmul_shared_input(
+                kernels,
+                x,
+                t,
+                [
+                    (&l.q, Some(l.q_b), &mut *q),
+                    (&l.k, Some(l.k_b), &mut *k),
+                    (&l.v, Some(l.v_b), &mut *v),
+                ],
+                &mut s.matmul,
+            );
             for r in seqs {
                 let span = r.start * d..r.end * d;
                 let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head, c.head_dim());

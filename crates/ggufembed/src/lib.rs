@@ -26,5 +26,5 @@ mod options;
 pub use embeddings::Embeddings;
 pub use error::{Error, Result};
 pub use gguf_loader;
-pub use model::{Model, open, open_with};
-pub use options::{Options, Pooling};
+pub use model::{EmbedIter, Embedded, Model, open, open_with};
+pub use options::{Options, Parallelism, Pooling};

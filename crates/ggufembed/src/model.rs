@@ -1,49 +1,93 @@
-//! [`Model`]: an opened GGUF embedding model.
+//! [`Model`]: an opened GGUF embedding model, and the scheduling of a batch over its workers.
+//!
+//! Scheduling (see docs/ARCHITECTURE.md, "Parallel runtime"): texts are sorted by token count,
+//! longest first, and packed into micro-batches under a token budget; each worker of the
+//! model's pool takes micro-batches in turn and runs the whole graph on one with serial
+//! kernels (one matmul over all its tokens, attention per sequence). With fewer texts than
+//! workers, the single micro-batch instead has each matmul's columns split across the workers.
+//! Every kernel computes a row (and a column) independently of the others, so a text's
+//! embedding is bit-identical whatever the batch, order, thread count or mode.
 
+use std::cmp::Reverse;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use gguf_loader::GgufFile;
-use ggufembed_runtime::bert::{BertModel, BertScratch};
+use ggufembed_runtime::bert::{BertModel, BertScratch, BertWeights};
+use ggufembed_runtime::exec::{ColumnSplit, Exec};
 use ggufembed_runtime::kernels::{Kernels, kernels};
+use ggufembed_runtime::pool::WorkerPool;
 use ggufembed_runtime::{Pooling, RuntimeError, Tokenizer};
 
 use crate::embeddings::Embeddings;
 use crate::error::{Error, Result};
-use crate::options::Options;
+use crate::options::{Options, Parallelism};
+
+mod stream;
+
+pub use stream::{EmbedIter, Embedded};
 
 /// Architectures this build runs, for error messages.
 const SUPPORTED: &str = "bert";
 
-/// Tokens per micro-batch: one matmul runs over all of a micro-batch's tokens. Large enough to
-/// amortize loading each weight tile, small enough that a worker's activations stay in cache
-/// and several workers get work on small inputs.
-const TOKEN_BUDGET: usize = 2048;
+/// Tokenized texts: the ids back to back, each text's range in them, and its truncation flag.
+type Packed = (Vec<u32>, Vec<Range<usize>>, Vec<bool>);
+
+/// Sequence `i`'s token ids, for the scheduler.
+type Source<'s> = dyn Fn(usize) -> &'s [u32] + Sync + 's;
+
+/// Default scratch memory per worker (see [`Options::memory_budget`]).
+const DEFAULT_MEMORY_BUDGET: usize = 16 << 20;
+/// Bounds of the derived token budget.
+const TOKEN_BUDGET_RANGE: (usize, usize) = (64, 8192);
 
 #[derive(Debug)]
 enum Arch {
     Bert(BertModel),
 }
 
-/// An opened embedding model: the mapped file, its validated graph and its tokenizer.
+/// The bound weights, borrowing the mapped file (see [`Model::from_file`]).
+#[derive(Debug)]
+enum Weights {
+    Bert(BertWeights<'static>),
+}
+
+/// One worker's reusable buffers: its micro-batch's packed ids, ranges and pooled output, and
+/// the graph's activations. Sized by the largest micro-batch seen, then reused.
+#[derive(Debug, Default)]
+struct WorkerScratch {
+    ids: Vec<u32>,
+    seqs: Vec<Range<usize>>,
+    out: Vec<f32>,
+    bert: BertScratch,
+}
+
+/// An opened embedding model: the mapped file, its validated graph, its tokenizer and its
+/// worker threads.
 ///
 /// `Model` is `Send + Sync`: one instance can serve many threads calling [`Model::embed`] at
-/// once. Results are deterministic: a text's embedding is bit-identical whatever it is batched
-/// with, in any order, with any thread count.
+/// once (their work shares the model's workers). Results are deterministic: a text's
+/// embedding is bit-identical whatever it is batched with, in any order, with any thread count.
 #[derive(Debug)]
 pub struct Model {
-    file: GgufFile,
+    // `weights` borrows from `*file`: it is declared first so it is dropped first.
+    weights: Weights,
+    file: Arc<GgufFile>,
     arch: Arch,
     tokenizer: Tokenizer,
     kernels: &'static Kernels,
-    threads: usize,
+    pool: WorkerPool,
     max_len: usize,
     pooling: Pooling,
     normalize: bool,
     dim: usize,
-    /// Scratch buffers of finished workers, reused by the next ones.
-    scratch: Mutex<Vec<BertScratch>>,
+    parallelism: Parallelism,
+    token_budget: usize,
+    options: Options,
+    /// One scratch per pool worker, indexed by the worker's index.
+    scratch: Vec<Mutex<WorkerScratch>>,
 }
 
 /// Opens the GGUF model at `path` with default [`Options`].
@@ -71,6 +115,13 @@ pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Model> {
     Model::from_file(file, options)
 }
 
+fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidOption {
+        name,
+        reason: reason.into(),
+    }
+}
+
 impl Model {
     /// Builds a model from an already opened GGUF file.
     pub fn from_file(file: GgufFile, options: Options) -> Result<Model> {
@@ -86,8 +137,17 @@ impl Model {
             }
         };
         let tokenizer = Tokenizer::from_gguf(&file)?;
-        let (dim, n_ctx, n_vocab, default_pooling) = match &arch {
-            Arch::Bert(m) => (m.config.n_embd, m.config.n_ctx, m.n_vocab, m.config.pooling),
+        let (dim, n_ctx, n_vocab, default_pooling, bytes_per_token) = match &arch {
+            Arch::Bert(m) => {
+                let c = &m.config;
+                (
+                    c.n_embd,
+                    c.n_ctx,
+                    m.n_vocab,
+                    c.pooling,
+                    bert_bytes_per_token(c),
+                )
+            }
         };
         if tokenizer.vocab_size() > n_vocab {
             return Err(RuntimeError::metadata(
@@ -103,33 +163,59 @@ impl Model {
             None => n_ctx,
             Some(m) if (2..=n_ctx).contains(&m) => m,
             Some(m) => {
-                return Err(Error::InvalidOption {
-                    name: "max_len",
-                    reason: format!("{m} is outside 2..={n_ctx} (the model's context length)"),
-                });
+                return Err(invalid(
+                    "max_len",
+                    format!("{m} is outside 2..={n_ctx} (the model's context length)"),
+                ));
             }
         };
         let threads = match options.threads {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            Some(0) => {
-                return Err(Error::InvalidOption {
-                    name: "threads",
-                    reason: "must be at least 1".into(),
-                });
-            }
+            Some(0) => return Err(invalid("threads", "must be at least 1")),
+            Some(t) if t > 1024 => return Err(invalid("threads", format!("{t} is above 1024"))),
             Some(t) => t,
         };
+        let token_budget = match (options.token_budget, options.memory_budget) {
+            (Some(0), _) => return Err(invalid("token_budget", "must be at least 1")),
+            (Some(t), _) => t,
+            (None, Some(0)) => return Err(invalid("memory_budget", "must be at least 1 byte")),
+            (None, m) => (m.unwrap_or(DEFAULT_MEMORY_BUDGET) / bytes_per_token)
+                .clamp(TOKEN_BUDGET_RANGE.0, TOKEN_BUDGET_RANGE.1),
+        };
+        if options.latency_target.is_zero() {
+            return Err(invalid("latency_target", "must be above zero"));
+        }
+        let pool = WorkerPool::new(threads)?;
+        let file = Arc::new(file);
+        // SAFETY: the `GgufFile` lives in the `Arc`'s heap allocation, which never moves and is
+        // never mutated (an `Arc` hands out only shared references and `GgufFile` has no
+        // interior mutability), and it lives as long as `Model::file` does. The weights borrow
+        // only from it; they are stored in `Model::weights`, declared before `file` so they are
+        // dropped first, and are only ever lent out for the lifetime of `&self`. The `'static`
+        // never escapes this struct.
+        let file_ref: &'static GgufFile = unsafe { &*Arc::as_ptr(&file) };
+        let weights = match &arch {
+            Arch::Bert(m) => Weights::Bert(m.bind(file_ref)?),
+        };
+        log::debug!(
+            "ggufembed: {threads} workers, token budget {token_budget}, parallelism {:?}",
+            options.parallelism
+        );
         Ok(Model {
+            weights,
             file,
             arch,
             tokenizer,
             kernels: kernels(),
-            threads,
+            scratch: (0..threads).map(|_| Mutex::default()).collect(),
+            pool,
             max_len,
             pooling: options.pooling.unwrap_or(default_pooling),
             normalize: options.normalize,
             dim,
-            scratch: Mutex::new(Vec::new()),
+            parallelism: options.parallelism,
+            token_budget,
+            options,
         })
     }
 
@@ -148,9 +234,19 @@ impl Model {
         self.pooling
     }
 
-    /// The worker threads used per call.
+    /// The worker threads.
     pub fn threads(&self) -> usize {
-        self.threads
+        self.pool.threads()
+    }
+
+    /// Tokens per micro-batch in use (given, or derived from the memory budget).
+    pub fn token_budget(&self) -> usize {
+        self.token_budget
+    }
+
+    /// The options the model was opened with.
+    pub fn options(&self) -> &Options {
+        &self.options
     }
 
     /// The architecture (`general.architecture`).
@@ -177,134 +273,245 @@ impl Model {
 
     /// Embeds `texts`, returning one vector per text in input order.
     ///
-    /// Texts longer than [`max_len`](Model::max_len) tokens are truncated (the final `[SEP]`
-    /// kept) and flagged in the result; an empty text embeds `[CLS][SEP]`. With
-    /// [`Pooling::None`] every token's vector is returned (see [`Embeddings`]).
+    /// Texts longer than [`max_len`](Model::max_len) tokens are truncated (the final special
+    /// token kept) and flagged in the result; an empty text embeds its special tokens alone.
+    /// With [`Pooling::None`] every token's vector is returned (see [`Embeddings`]).
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Embeddings> {
-        let n = texts.len();
-        let mut ids = Vec::new();
-        let mut seqs = Vec::with_capacity(n);
-        let mut truncated = Vec::with_capacity(n);
-        let mut buf = Vec::new();
+        let (ids, seqs, truncated) = self.tokenize_batch(texts.iter().map(|t| t.as_ref()))?;
+        self.embed_packed(&ids, &seqs, truncated)
+    }
+
+    /// Embeds already tokenized texts (ids as [`tokenize`](Model::tokenize) returns them,
+    /// special tokens included), one vector per sequence in input order.
+    ///
+    /// Apart from its result, this call allocates nothing once the model has run a batch of
+    /// the same size (the workers' buffers are kept between calls).
+    ///
+    /// # Errors
+    /// An empty sequence, one longer than [`max_len`](Model::max_len), or an id outside the
+    /// vocabulary.
+    pub fn embed_tokens<T: AsRef<[u32]> + Sync>(&self, seqs: &[T]) -> Result<Embeddings> {
+        let n_vocab = self.n_vocab();
+        for (i, s) in seqs.iter().enumerate() {
+            let s = s.as_ref();
+            if s.is_empty() || s.len() > self.max_len {
+                return Err(invalid(
+                    "tokens",
+                    format!(
+                        "sequence {i} has {} tokens, expected 1..={}",
+                        s.len(),
+                        self.max_len
+                    ),
+                ));
+            }
+            if let Some(&id) = s.iter().find(|&&id| id as usize >= n_vocab) {
+                return Err(invalid(
+                    "tokens",
+                    format!("sequence {i}: id {id} is outside the vocabulary of {n_vocab}"),
+                ));
+            }
+        }
+        let get = |i: usize| seqs[i].as_ref();
+        self.compute(seqs.len(), &get, vec![false; seqs.len()])
+    }
+
+    fn n_vocab(&self) -> usize {
+        match &self.arch {
+            Arch::Bert(m) => m.n_vocab,
+        }
+    }
+
+    /// Tokenizes texts into one packed id buffer with each text's range and truncation flag.
+    fn tokenize_batch<'t>(
+        &self,
+        texts: impl Iterator<Item = &'t str>,
+    ) -> Result<Packed> {
+        let (mut ids, mut seqs, mut truncated, mut buf) = (Vec::new(), vec![], vec![], vec![]);
         for text in texts {
-            let cut =
-                self.tokenizer
-                    .encode_truncated_into(text.as_ref(), self.max_len, &mut buf)?;
+            let cut = self
+                .tokenizer
+                .encode_truncated_into(text, self.max_len, &mut buf)?;
             let start = ids.len();
             ids.extend_from_slice(&buf);
             seqs.push(start..ids.len());
             truncated.push(cut);
         }
+        Ok((ids, seqs, truncated))
+    }
+
+    fn embed_packed(
+        &self,
+        ids: &[u32],
+        seqs: &[Range<usize>],
+        truncated: Vec<bool>,
+    ) -> Result<Embeddings> {
+        let get = |i: usize| &ids[seqs[i].clone()];
+        self.compute(seqs.len(), &get, truncated)
+    }
+
+    /// Runs `n` sequences (`get(i)` is sequence `i`'s ids) and assembles the result.
+    fn compute(&self, n: usize, get: &Source<'_>, truncated: Vec<bool>) -> Result<Embeddings> {
+        let tokens: Vec<usize> = (0..n).map(|i| get(i).len()).collect();
         let mut offsets = Vec::with_capacity(n + 1);
         let mut rows = 0;
-        for r in &seqs {
+        for &t in &tokens {
             offsets.push(rows);
-            rows += self.pooling.rows(r.len());
+            rows += self.pooling.rows(t);
         }
         offsets.push(rows);
         let mut data = vec![0.0f32; rows * self.dim];
-        self.run(&ids, &seqs, &mut data)?;
-        if self.normalize {
-            for row in data.chunks_exact_mut(self.dim) {
-                self.kernels.l2_normalize(row);
-            }
-        }
+        self.run(get, &tokens, &offsets, &mut data)?;
         Ok(Embeddings {
             data,
             dim: self.dim,
-            tokens: seqs.iter().map(|r| r.len()).collect(),
+            tokens,
             truncated,
             offsets,
         })
     }
 
-    /// Runs the graph over packed sequences, splitting them into micro-batches of contiguous
-    /// texts that workers take in turn.
-    fn run(&self, ids: &[u32], seqs: &[Range<usize>], out: &mut [f32]) -> Result<()> {
-        let Arch::Bert(bert) = &self.arch;
-        let weights = bert.bind(&self.file)?;
-        // Micro-batches: contiguous runs of texts holding at most TOKEN_BUDGET tokens (a longer
-        // text goes alone).
-        let mut batches: Vec<(Range<usize>, &mut [f32])> = Vec::new();
-        let mut rest = out;
+    /// Schedules the sequences over the workers and writes each one's rows at its offset.
+    fn run(
+        &self,
+        get: &Source<'_>,
+        tokens: &[usize],
+        offsets: &[usize],
+        out: &mut [f32],
+    ) -> Result<()> {
+        let n = tokens.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let threads = self.pool.threads();
+        // Longest first (ties by index, so the schedule is a function of the input): workers
+        // finish together, and similar lengths share a micro-batch.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_unstable_by_key(|&i| (Reverse(tokens[i]), i));
+        let total: usize = tokens.iter().sum();
+        let within = match self.parallelism {
+            Parallelism::WithinMatmul => threads > 1,
+            Parallelism::AcrossTexts => false,
+            Parallelism::Auto => threads > 1 && n < threads,
+        };
+        // Across texts, a small batch is cut so that every worker gets a share.
+        let budget = if within {
+            self.token_budget
+        } else {
+            self.token_budget.min(total.div_ceil(threads)).max(1)
+        };
+        let mut batches: Vec<Range<usize>> = Vec::with_capacity(n.min(total / budget + threads));
         let mut first = 0;
-        while first < seqs.len() {
+        while first < n {
             let mut last = first + 1;
-            let mut tokens = seqs[first].len();
-            while last < seqs.len() && tokens + seqs[last].len() <= TOKEN_BUDGET {
-                tokens += seqs[last].len();
+            let mut t = tokens[order[first]];
+            while last < n && t + tokens[order[last]] <= budget {
+                t += tokens[order[last]];
                 last += 1;
             }
-            let rows: usize = seqs[first..last]
-                .iter()
-                .map(|r| self.pooling.rows(r.len()))
-                .sum();
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows * self.dim);
-            batches.push((first..last, head));
-            rest = tail;
+            batches.push(first..last);
             first = last;
         }
-        let workers = self.threads.min(batches.len()).max(1);
-        let queue = Mutex::new(batches.into_iter());
+        let workers = if within {
+            1
+        } else {
+            threads.min(batches.len())
+        };
+        let splitter = self.pool.splitter(threads);
+        let exec = Exec {
+            kernels: self.kernels,
+            split: within.then_some(&splitter as &dyn ColumnSplit),
+        };
+        let next = AtomicUsize::new(0);
+        let out = Mutex::new(out);
         let first_error: Mutex<Option<RuntimeError>> = Mutex::new(None);
         let work = || {
-            let mut scratch = self.take_scratch();
-            loop {
-                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-                let Some((texts, out)) = next else { break };
-                if first_error
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_some()
-                {
+            // A worker's own slot; a fresh scratch only if the slot is busy (a worker that,
+            // waiting inside a split matmul, picked up a job of another call).
+            let mut slot = self
+                .pool
+                .current_index()
+                .and_then(|i| self.scratch.get(i))
+                .and_then(|m| m.try_lock().ok());
+            let mut spare = None;
+            let ws = match slot.as_deref_mut() {
+                Some(ws) => ws,
+                None => spare.insert(WorkerScratch::default()),
+            };
+            while let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
+                if lock(&first_error).is_some() {
                     break;
                 }
-                let span = seqs[texts.start].start..seqs[texts.end - 1].end;
-                let local: Vec<Range<usize>> = seqs[texts]
-                    .iter()
-                    .map(|r| r.start - span.start..r.end - span.start)
-                    .collect();
-                let result = weights.forward(
-                    self.kernels,
-                    &ids[span],
-                    &local,
-                    self.pooling,
-                    out,
-                    &mut scratch,
-                );
-                if let Err(e) = result {
-                    first_error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert(e);
+                let texts = &order[batch.clone()];
+                if let Err(e) = self.run_batch(&exec, get, texts, ws) {
+                    lock(&first_error).get_or_insert(e);
                     break;
+                }
+                let mut out = lock(&out);
+                let mut src = 0;
+                for &i in texts {
+                    let dst = offsets[i] * self.dim..offsets[i + 1] * self.dim;
+                    let len = dst.len();
+                    out[dst].copy_from_slice(&ws.out[src..src + len]);
+                    src += len;
                 }
             }
-            self.scratch
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(scratch);
         };
-        if workers == 1 {
-            work();
-        } else {
-            std::thread::scope(|s| {
-                for _ in 0..workers {
-                    s.spawn(work);
-                }
-            });
-        }
+        self.pool.run_workers(workers, &work);
         match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
             Some(e) => Err(e.into()),
             None => Ok(()),
         }
     }
 
-    fn take_scratch(&self) -> BertScratch {
-        self.scratch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default()
+    /// Runs one micro-batch (`texts`, indices into `get`) into `ws.out`, normalized if asked.
+    fn run_batch(
+        &self,
+        exec: &Exec<'_>,
+        get: &Source<'_>,
+        texts: &[usize],
+        ws: &mut WorkerScratch,
+    ) -> std::result::Result<(), RuntimeError> {
+        ws.ids.clear();
+        ws.seqs.clear();
+        // Sized once for the largest possible micro-batch (a micro-batch holds at most the
+        // budget's tokens, or one longer text), so the steady state never reallocates them.
+        let cap = self.token_budget.max(self.max_len);
+        ws.ids.reserve(cap);
+        ws.seqs.reserve(cap);
+        let mut rows = 0;
+        for &i in texts {
+            let s = get(i);
+            let start = ws.ids.len();
+            ws.ids.extend_from_slice(s);
+            ws.seqs.push(start..ws.ids.len());
+            rows += self.pooling.rows(s.len());
+        }
+        let len = rows * self.dim;
+        if ws.out.len() < len {
+            ws.out.resize(len.max(cap * self.dim), 0.0);
+        }
+        let out = &mut ws.out[..len];
+        match &self.weights {
+            Weights::Bert(w) => {
+                w.forward(exec, &ws.ids, &ws.seqs, self.pooling, out, &mut ws.bert)?
+            }
+        }
+        if self.normalize {
+            for row in out.chunks_exact_mut(self.dim) {
+                self.kernels.l2_normalize(row);
+            }
+        }
+        Ok(())
     }
+}
+
+/// Activation bytes per token of a BERT forward pass: six `n_embd` f32 buffers (x, q, k, v,
+/// context, residual), the FFN's `n_ff`, the quantized activations (2.25 bytes per value of the
+/// widest input) and the pooled output row.
+fn bert_bytes_per_token(c: &ggufembed_runtime::bert::BertConfig) -> usize {
+    4 * (6 * c.n_embd + c.n_ff) + (9 * c.n_ff.max(c.n_embd)).div_ceil(4) + 4 * c.n_embd
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

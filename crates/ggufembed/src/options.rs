@@ -1,6 +1,39 @@
 //! [`Options`] for [`open_with`](crate::open_with).
 
+use std::time::Duration;
+
 pub use ggufembed_runtime::Pooling;
+
+/// How a batch is spread over the worker threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Parallelism {
+    /// Across texts when the batch gives every worker a micro-batch, otherwise (fewer texts
+    /// than workers, e.g. one query) within each matmul.
+    #[default]
+    Auto,
+    /// Each worker runs whole forward passes over its own micro-batches of texts with serial
+    /// kernels; no synchronization inside a pass. Idle workers when there are too few texts.
+    AcrossTexts,
+    /// One micro-batch at a time, every matmul's output columns split across the workers (a
+    /// synchronization per matmul). Lowest latency for a single text.
+    WithinMatmul,
+}
+
+impl std::str::FromStr for Parallelism {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Parallelism::Auto),
+            "texts" | "across-texts" => Ok(Parallelism::AcrossTexts),
+            "matmul" | "within-matmul" => Ok(Parallelism::WithinMatmul),
+            other => Err(format!(
+                "unknown parallelism '{other}' (expected auto, texts or matmul)"
+            )),
+        }
+    }
+}
 
 /// How a model is opened and run. `Options::default()` is what [`open`](crate::open) uses.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +48,18 @@ pub struct Options {
     pub pooling: Option<Pooling>,
     /// L2-normalize each embedding (default true).
     pub normalize: bool,
+    /// How batches are spread over the threads (default [`Parallelism::Auto`]).
+    pub parallelism: Parallelism,
+    /// Tokens per micro-batch (one matmul runs over all of them); `None`: derived from
+    /// `memory_budget`. Texts longer than the budget still run, alone.
+    pub token_budget: Option<usize>,
+    /// Scratch memory per worker in bytes, from which the token budget is derived
+    /// (`budget / bytes of activations per token`, clamped to `64..=8192` tokens); `None`:
+    /// 16 MiB.
+    pub memory_budget: Option<usize>,
+    /// For [`Model::embed_iter`](crate::Model::embed_iter): how long one streamed batch should
+    /// take; the batch size follows the measured throughput. Default 100 ms.
+    pub latency_target: Duration,
 }
 
 impl Default for Options {
@@ -24,6 +69,10 @@ impl Default for Options {
             max_len: None,
             pooling: None,
             normalize: true,
+            parallelism: Parallelism::Auto,
+            token_budget: None,
+            memory_budget: None,
+            latency_target: Duration::from_millis(100),
         }
     }
 }
@@ -50,6 +99,30 @@ impl Options {
     /// Turns L2 normalization on or off.
     pub fn normalize(mut self, normalize: bool) -> Self {
         self.normalize = normalize;
+        self
+    }
+
+    /// Sets how batches are spread over the threads.
+    pub fn parallelism(mut self, parallelism: Parallelism) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// Sets the tokens per micro-batch.
+    pub fn token_budget(mut self, tokens: usize) -> Self {
+        self.token_budget = Some(tokens);
+        self
+    }
+
+    /// Sets the scratch memory per worker (bytes) the token budget is derived from.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
+        self
+    }
+
+    /// Sets the latency target of one streamed batch (see [`Model::embed_iter`](crate::Model::embed_iter)).
+    pub fn latency_target(mut self, target: Duration) -> Self {
+        self.latency_target = target;
         self
     }
 }

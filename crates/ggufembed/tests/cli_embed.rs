@@ -72,8 +72,10 @@ fn text_lines_and_npy() {
             "--text-lines",
             "--format",
             "npy",
-            "--batch-size",
+            "--latency-ms",
             "1",
+            "--token-budget",
+            "3",
         ],
         b"a\n\nthe cat\n",
     );
@@ -164,7 +166,8 @@ fn bad_models_and_arguments() {
     );
     for args in [
         &["embed"][..],
-        &["embed", "-m", "x", "--batch-size", "0"],
+        &["embed", "-m", "x", "--token-budget", "0"],
+        &["embed", "-m", "x", "--parallelism", "sideways"],
         &["embed", "-m", "x", "--format", "csv"],
     ] {
         assert_eq!(run(args, b"").status.code(), Some(2), "{args:?}");

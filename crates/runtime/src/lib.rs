@@ -10,6 +10,8 @@ pub use ggufembed_kernels as kernels;
 
 pub mod bert;
 pub mod error;
+pub mod exec;
+pub mod pool;
 pub mod pooling;
 pub mod tokenizer;
 pub mod weights;

@@ -4,11 +4,19 @@
 //! `[out, in]` — in whichever format the file stores it (F32, F16, BF16 or Q8_0). Binding checks
 //! the shape and the type once; computing with it never fails.
 
+use std::sync::Mutex;
+
 use gguf_loader::{GgmlType, GgufFile};
 use ggufembed_kernels::{BlockQ8_0, FloatWeights, Kernels, QuantizedActivations};
 use half::bf16;
 
 use crate::error::{Result, RuntimeError};
+use crate::exec::{ColumnSplit, Exec, column_range};
+
+/// Column ranges of a split matmul are multiples of this (the kernels' widest register tile).
+const SPLIT_ALIGN: usize = 16;
+/// Below this many multiply-adds a matmul is not worth waking other workers for.
+const MIN_SPLIT_MACS: usize = 1 << 18;
 
 /// The storage of a [`Matrix`].
 #[derive(Clone, Copy, Debug)]
@@ -33,10 +41,86 @@ pub struct Matrix<'a> {
 /// One product of [`Matrix::matmul_shared_input`]: the weights, an optional bias, the output.
 pub type MatmulOutput<'w, 'o> = (&'o Matrix<'w>, Option<&'o [f32]>, &'o mut [f32]);
 
-/// Per-thread scratch a matmul may need (quantized activations for Q8_0 weights).
+/// Per-thread scratch a matmul may need: quantized activations for Q8_0 weights, and one output
+/// buffer per part when a matmul is split across workers.
 #[derive(Debug, Default)]
 pub struct MatmulScratch {
     qa: QuantizedActivations,
+    parts: Vec<Mutex<Vec<f32>>>,
+}
+
+/// The weights of one product, for the split driver.
+#[derive(Clone, Copy)]
+enum Operand<'a, 'x> {
+    Q8(&'a [BlockQ8_0], &'x QuantizedActivations),
+    Float(FloatWeights<'a>, &'x [f32], usize),
+}
+
+impl Operand<'_, '_> {
+    /// Columns `c` of `y = x · Wᵀ (+ bias)` into `y` (the full `m × n` layout).
+    #[allow(clippy::too_many_arguments)]
+    fn cols(
+        &self,
+        kernels: &Kernels,
+        m: usize,
+        n: usize,
+        bias: Option<&[f32]>,
+        c: std::ops::Range<usize>,
+        y: &mut [f32],
+    ) {
+        match *self {
+            Operand::Q8(w, qa) => kernels.gemm_q8_0_cols(qa, w, n, bias, c.start, c.end, y),
+            Operand::Float(w, x, k) => {
+                kernels.gemm_float_cols(x, m, k, w, n, bias, c.start, c.end, y)
+            }
+        }
+    }
+}
+
+/// `y = x · Wᵀ (+ bias)` with the columns cut across `split`'s workers: each part computes its
+/// columns into its own `m × n` buffer (the kernels write full rows' layout), then the parts'
+/// columns are copied into `y`. Each column is computed by the same kernel code as in a serial
+/// call, so the result is bit-identical to it.
+#[allow(clippy::too_many_arguments)]
+fn split_cols(
+    kernels: &Kernels,
+    split: &dyn ColumnSplit,
+    op: Operand<'_, '_>,
+    m: usize,
+    n: usize,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    parts: &mut Vec<Mutex<Vec<f32>>>,
+) {
+    let n_parts = split.parts();
+    while parts.len() < n_parts {
+        parts.push(Mutex::new(Vec::new()));
+    }
+    split.run(&|p| {
+        let Some(c) = column_range(n, n_parts, SPLIT_ALIGN, p) else {
+            return;
+        };
+        let mut buf = parts[p].lock().unwrap_or_else(|e| e.into_inner());
+        if buf.len() < m * n {
+            buf.resize(m * n, 0.0);
+        }
+        op.cols(kernels, m, n, bias, c, &mut buf[..m * n]);
+    });
+    for (p, buf) in parts.iter_mut().enumerate().take(n_parts) {
+        let Some(c) = column_range(n, n_parts, SPLIT_ALIGN, p) else {
+            continue;
+        };
+        let buf = buf.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (yr, br) in y.chunks_exact_mut(n).zip(buf.chunks_exact(n)) {
+            yr[c.clone()].copy_from_slice(&br[c.clone()]);
+        }
+    }
+}
+
+/// Whether a product of `m × k × n` should be split on `exec`.
+fn splitter<'e>(exec: &Exec<'e>, m: usize, k: usize, n: usize) -> Option<&'e dyn ColumnSplit> {
+    exec.split
+        .filter(|s| s.parts() > 1 && n >= 2 * SPLIT_ALIGN && m * k * n >= MIN_SPLIT_MACS)
 }
 
 impl<'a> Matrix<'a> {
@@ -70,21 +154,14 @@ impl<'a> Matrix<'a> {
     /// `y (m × n) = x (m × k) · selfᵀ (+ bias)`.
     pub fn matmul(
         &self,
-        kernels: &Kernels,
+        exec: &Exec<'_>,
         x: &[f32],
         m: usize,
         bias: Option<&[f32]>,
         y: &mut [f32],
         scratch: &mut MatmulScratch,
     ) {
-        match self.data {
-            MatrixData::Q8_0(w) => {
-                kernels.gemm_q8_0(x, m, self.k, w, self.n, bias, y, &mut scratch.qa);
-            }
-            MatrixData::Float(w) => {
-                kernels.gemm_float_cols(x, m, self.k, w, self.n, bias, 0, self.n, y);
-            }
-        }
+        Matrix::matmul_shared_input(exec, x, m, [(self, bias, y)], scratch);
     }
 
     /// Several matmuls over the same input, `ys[i] (m × n_i) = x · mats[i]ᵀ (+ biases[i])`:
@@ -93,12 +170,13 @@ impl<'a> Matrix<'a> {
     /// # Panics
     /// If the matrices do not all have the same `k`.
     pub fn matmul_shared_input<const N: usize>(
-        kernels: &Kernels,
+        exec: &Exec<'_>,
         x: &[f32],
         m: usize,
         mats: [MatmulOutput<'_, '_>; N],
         scratch: &mut MatmulScratch,
     ) {
+        let kernels = exec.kernels;
         let Some(k) = mats.first().map(|(w, _, _)| w.k) else {
             return;
         };
@@ -113,13 +191,13 @@ impl<'a> Matrix<'a> {
             scratch.qa.quantize_with(kernels, x, m, k);
         }
         for (w, bias, y) in mats {
-            match w.data {
-                MatrixData::Q8_0(q) => {
-                    kernels.gemm_q8_0_cols(&scratch.qa, q, w.n, bias, 0, w.n, y);
-                }
-                MatrixData::Float(f) => {
-                    kernels.gemm_float_cols(x, m, k, f, w.n, bias, 0, w.n, y);
-                }
+            let op = match w.data {
+                MatrixData::Q8_0(q) => Operand::Q8(q, &scratch.qa),
+                MatrixData::Float(f) => Operand::Float(f, x, k),
+            };
+            match splitter(exec, m, k, w.n) {
+                Some(split) => split_cols(kernels, split, op, m, w.n, bias, y, &mut scratch.parts),
+                None => op.cols(kernels, m, w.n, bias, 0..w.n, y),
             }
         }
     }

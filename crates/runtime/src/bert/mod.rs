@@ -14,11 +14,12 @@ mod config;
 use std::ops::Range;
 
 use gguf_loader::GgufFile;
-use ggufembed_kernels::{AttentionParams, Kernels};
+use ggufembed_kernels::AttentionParams;
 
 pub use config::BertConfig;
 
 use crate::error::{Result, RuntimeError};
+use crate::exec::Exec;
 use crate::pooling::Pooling;
 use crate::weights::{MatmulScratch, Matrix, bind_vector};
 
@@ -180,7 +181,7 @@ impl BertWeights<'_> {
     /// the vocabulary size. Vectors are not normalized.
     pub fn forward(
         &self,
-        kernels: &Kernels,
+        exec: &Exec<'_>,
         ids: &[u32],
         seqs: &[Range<usize>],
         pooling: Pooling,
@@ -188,6 +189,7 @@ impl BertWeights<'_> {
         s: &mut BertScratch,
     ) -> Result<()> {
         let c = &self.config;
+        let kernels = exec.kernels;
         let (d, t) = (c.n_embd, ids.len());
         self.check_batch(ids, seqs, pooling, out)?;
         if t == 0 {
@@ -218,7 +220,7 @@ impl BertWeights<'_> {
         let ff = grow(&mut s.ff, t * c.n_ff);
         for l in &self.layers {
             Matrix::matmul_shared_input(
-                kernels,
+                exec,
                 x,
                 t,
                 [
@@ -242,12 +244,12 @@ impl BertWeights<'_> {
                     &mut s.attn,
                 );
             }
-            l.o.matmul(kernels, ctx, t, Some(l.o_b), tmp, &mut s.matmul);
+            l.o.matmul(exec, ctx, t, Some(l.o_b), tmp, &mut s.matmul);
             kernels.add_layer_norm(x, tmp, d, l.attn_norm_w, Some(l.attn_norm_b), c.eps);
-            l.up.matmul(kernels, x, t, None, ff, &mut s.matmul);
+            l.up.matmul(exec, x, t, None, ff, &mut s.matmul);
             kernels.add_bias_gelu(ff, l.up_b);
             l.down
-                .matmul(kernels, ff, t, Some(l.down_b), tmp, &mut s.matmul);
+                .matmul(exec, ff, t, Some(l.down_b), tmp, &mut s.matmul);
             kernels.add_layer_norm(x, tmp, d, l.out_norm_w, Some(l.out_norm_b), c.eps);
         }
 

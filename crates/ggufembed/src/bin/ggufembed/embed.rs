@@ -5,7 +5,10 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use ggufembed::{Model, Options, Pooling};
+use std::cell::RefCell;
+use std::time::Duration;
+
+use ggufembed::{Embedded, Model, Options, Parallelism, Pooling};
 use serde_json::{Map, Value};
 
 /// Options shared by `embed` and `tokenize`.
@@ -13,7 +16,6 @@ pub struct InputArgs {
     pub input: Option<PathBuf>,
     pub output: Option<PathBuf>,
     pub text_lines: bool,
-    pub batch_size: usize,
 }
 
 /// Options of `embed` only.
@@ -23,6 +25,10 @@ pub struct EmbedArgs {
     pub pooling: Option<Pooling>,
     pub normalize: bool,
     pub npy: bool,
+    pub parallelism: Parallelism,
+    pub token_budget: Option<usize>,
+    pub memory_budget_mib: Option<usize>,
+    pub latency_ms: Option<u64>,
 }
 
 /// One input record: its text and, for JSONL, the other fields to carry through.
@@ -87,18 +93,6 @@ impl<R: BufRead> Records<R> {
             )),
             None => Err(format!("input line {n} has no \"text\" field")),
         }
-    }
-
-    /// Up to `n` records.
-    fn batch(&mut self, n: usize) -> Result<Vec<Record>, String> {
-        let mut out = Vec::with_capacity(n.min(4096));
-        while out.len() < n {
-            match self.next_record()? {
-                Some(r) => out.push(r),
-                None => break,
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -182,10 +176,17 @@ fn progress_bar(what: &str) -> Option<indicatif::ProgressBar> {
 
 /// `ggufembed embed`.
 pub fn embed(model_path: &Path, io_args: &InputArgs, args: &EmbedArgs) -> Result<(), String> {
-    let mut options = Options::default().normalize(args.normalize);
+    let mut options = Options::default()
+        .normalize(args.normalize)
+        .parallelism(args.parallelism);
     options.max_len = args.max_len;
     options.threads = args.threads;
     options.pooling = args.pooling;
+    options.token_budget = args.token_budget;
+    options.memory_budget = args.memory_budget_mib.map(|m| m.saturating_mul(1 << 20));
+    if let Some(ms) = args.latency_ms {
+        options.latency_target = Duration::from_millis(ms);
+    }
     let model = ggufembed::open_with(model_path, options).map_err(|e| e.to_string())?;
     if args.npy && model.pooling() == Pooling::None {
         return Err(
@@ -207,6 +208,61 @@ pub fn embed(model_path: &Path, io_args: &InputArgs, args: &EmbedArgs) -> Result
     finish(result.and_then(|()| out.flush().map_err(|e| write_err(&io_args.output, e))))
 }
 
+/// The records as an iterator for [`Model::embed_iter`]: a read error ends it and is kept in
+/// `error` for the caller to report after the texts before it.
+struct RecordSource<'r, R> {
+    records: &'r mut Records<R>,
+    error: &'r RefCell<Option<String>>,
+}
+
+impl<R: BufRead> Iterator for RecordSource<'_, R> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if self.error.borrow().is_some() {
+            return None;
+        }
+        match self.records.next_record() {
+            Ok(r) => r,
+            Err(e) => {
+                *self.error.borrow_mut() = Some(e);
+                None
+            }
+        }
+    }
+}
+
+impl AsRef<str> for Record {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Streams every record through `model.embed_iter` (bounded memory, input order), calling
+/// `each` per result, then reports a read error if one ended the input.
+fn for_each_embedded(
+    model: &Model,
+    records: &mut Records<Box<dyn BufRead>>,
+    bar: Option<&indicatif::ProgressBar>,
+    mut each: impl FnMut(usize, Embedded<Record>) -> Result<(), Stop>,
+) -> Result<(), Stop> {
+    let error = RefCell::new(None);
+    let source = RecordSource {
+        records,
+        error: &error,
+    };
+    for (index, result) in model.embed_iter(source).enumerate() {
+        each(index, result.map_err(|e| e.to_string())?)?;
+        if let Some(b) = bar {
+            b.set_position(index as u64 + 1);
+        }
+    }
+    match error.into_inner() {
+        Some(e) => Err(Stop::Error(e)),
+        None => Ok(()),
+    }
+}
+
 fn embed_jsonl(
     model: &Model,
     records: &mut Records<Box<dyn BufRead>>,
@@ -214,35 +270,22 @@ fn embed_jsonl(
     out: &mut Box<dyn Write>,
     bar: Option<&indicatif::ProgressBar>,
 ) -> Result<(), Stop> {
-    let mut index = 0usize;
     let mut line = Vec::new();
-    loop {
-        let batch = records.batch(io_args.batch_size)?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
-        let emb = model.embed(&texts).map_err(|e| e.to_string())?;
-        for (i, record) in batch.into_iter().enumerate() {
-            line.clear();
-            write_embedding_line(
-                &mut line,
-                index,
-                emb.row(i),
-                model.dim(),
-                emb.tokens(i),
-                emb.truncated(i),
-                &record.extra,
-            )
-            .map_err(|e| format!("cannot encode output line: {e}"))?;
-            out.write_all(&line)
-                .map_err(|e| write_err(&io_args.output, e))?;
-            index += 1;
-        }
-        if let Some(b) = bar {
-            b.set_position(index as u64);
-        }
-    }
+    for_each_embedded(model, records, bar, |index, e| {
+        line.clear();
+        write_embedding_line(
+            &mut line,
+            index,
+            &e.vector,
+            model.dim(),
+            e.tokens,
+            e.truncated,
+            &e.input.extra,
+        )
+        .map_err(|e| format!("cannot encode output line: {e}"))?;
+        out.write_all(&line)
+            .map_err(|e| write_err(&io_args.output, e))
+    })
 }
 
 /// `{"index":i,"embedding":[…],"tokens":n,"truncated":b, …other input fields}` and a newline.
@@ -307,19 +350,11 @@ fn embed_npy(
 ) -> Result<(), Stop> {
     let mut data: Vec<f32> = Vec::new();
     let mut rows = 0usize;
-    loop {
-        let batch = records.batch(io_args.batch_size)?;
-        if batch.is_empty() {
-            break;
-        }
-        let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
-        let emb = model.embed(&texts).map_err(|e| e.to_string())?;
-        data.extend_from_slice(emb.as_slice());
-        rows += emb.len();
-        if let Some(b) = bar {
-            b.set_position(rows as u64);
-        }
-    }
+    for_each_embedded(model, records, bar, |_, e| {
+        data.extend_from_slice(&e.vector);
+        rows += 1;
+        Ok(())
+    })?;
     write_npy(out, rows, model.dim(), &data).map_err(|e| write_err(&io_args.output, e))
 }
 

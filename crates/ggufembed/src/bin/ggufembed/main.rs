@@ -48,9 +48,21 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
-        /// Texts read and embedded per step.
-        #[arg(long = "batch-size", value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
-        batch_size: u32,
+        /// How batches use the threads: auto, texts (each worker its own texts) or matmul
+        /// (every matmul split across the workers).
+        #[arg(long, value_name = "MODE", default_value = "auto")]
+        parallelism: ggufembed::Parallelism,
+        /// Tokens per micro-batch (default: derived from --memory-budget).
+        #[arg(long = "token-budget", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        token_budget: Option<u32>,
+        /// Scratch memory per worker in MiB, from which the token budget is derived
+        /// (default 16).
+        #[arg(long = "memory-budget", value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..))]
+        memory_budget: Option<u32>,
+        /// Target time per streamed batch in milliseconds (default 100): the input is read and
+        /// embedded in batches sized from the measured throughput to take about this long.
+        #[arg(long = "latency-ms", value_name = "MS", value_parser = clap::value_parser!(u32).range(1..))]
+        latency_ms: Option<u32>,
         /// Pooling: mean, cls, last, or none for one vector per token (default: what the model
         /// asks for).
         #[arg(long, value_name = "P")]
@@ -168,22 +180,29 @@ fn run(cli: Cli) -> Result<(), String> {
             io,
             max_len,
             threads,
-            batch_size,
+            parallelism,
+            token_budget,
+            memory_budget,
+            latency_ms,
             pooling,
             no_normalize,
             format,
         } => embed::embed(
             &model,
-            &io.into_args(batch_size as usize),
+            &io.into_args(),
             &embed::EmbedArgs {
                 max_len,
                 threads: threads.map(usize::from),
                 pooling,
                 normalize: !no_normalize,
                 npy: format == Format::Npy,
+                parallelism,
+                token_budget: token_budget.map(|t| t as usize),
+                memory_budget_mib: memory_budget.map(|m| m as usize),
+                latency_ms: latency_ms.map(u64::from),
             },
         ),
-        Command::Tokenize { model, io } => embed::tokenize(&model, &io.into_args(usize::MAX)),
+        Command::Tokenize { model, io } => embed::tokenize(&model, &io.into_args()),
         Command::Convert {
             from_hf,
             output,
@@ -210,12 +229,11 @@ fn run(cli: Cli) -> Result<(), String> {
 }
 
 impl Io {
-    fn into_args(self, batch_size: usize) -> embed::InputArgs {
+    fn into_args(self) -> embed::InputArgs {
         embed::InputArgs {
             input: self.input,
             output: self.output,
             text_lines: self.text_lines,
-            batch_size,
         }
     }
 }

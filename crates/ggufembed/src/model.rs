@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use gguf_loader::GgufFile;
 use ggufembed_runtime::bert::{BertModel, BertScratch, BertWeights};
 use ggufembed_runtime::exec::{ColumnSplit, Exec};
+use ggufembed_runtime::gemma::{GemmaConfig, GemmaModel, GemmaScratch, GemmaWeights};
 use ggufembed_runtime::kernels::{Kernels, kernels};
 use ggufembed_runtime::pool::WorkerPool;
 use ggufembed_runtime::{Pooling, RuntimeError, Tokenizer};
@@ -30,7 +31,7 @@ mod stream;
 pub use stream::{EmbedIter, Embedded};
 
 /// Architectures this build runs, for error messages.
-const SUPPORTED: &str = "bert";
+const SUPPORTED: &str = "bert, gemma-embedding";
 
 /// Tokenized texts: the ids back to back, each text's range in them, and its truncation flag.
 type Packed = (Vec<u32>, Vec<Range<usize>>, Vec<bool>);
@@ -46,12 +47,14 @@ const TOKEN_BUDGET_RANGE: (usize, usize) = (64, 8192);
 #[derive(Debug)]
 enum Arch {
     Bert(BertModel),
+    Gemma(GemmaModel),
 }
 
 /// The bound weights, borrowing the mapped file (see [`Model::from_file`]).
 #[derive(Debug)]
 enum Weights {
     Bert(BertWeights<'static>),
+    Gemma(GemmaWeights<'static>),
 }
 
 /// One worker's reusable buffers: its micro-batch's packed ids, ranges and pooled output, and
@@ -62,6 +65,7 @@ struct WorkerScratch {
     seqs: Vec<Range<usize>>,
     out: Vec<f32>,
     bert: BertScratch,
+    gemma: GemmaScratch,
 }
 
 /// An opened embedding model: the mapped file, its validated graph, its tokenizer and its
@@ -85,6 +89,8 @@ pub struct Model {
     dim: usize,
     parallelism: Parallelism,
     token_budget: usize,
+    /// Prepended to every text before tokenization (empty: none).
+    prompt: String,
     options: Options,
     /// One scratch per pool worker, indexed by the worker's index.
     scratch: Vec<Mutex<WorkerScratch>>,
@@ -128,6 +134,7 @@ impl Model {
         let arch_name = file.get_str("general.architecture")?.to_string();
         let arch = match arch_name.as_str() {
             "bert" => Arch::Bert(BertModel::load(&file, &arch_name)?),
+            "gemma-embedding" => Arch::Gemma(GemmaModel::load(&file, &arch_name)?),
             other => {
                 return Err(RuntimeError::UnsupportedArchitecture {
                     arch: other.to_string(),
@@ -137,18 +144,19 @@ impl Model {
             }
         };
         let tokenizer = Tokenizer::from_gguf(&file)?;
-        let (dim, n_ctx, n_vocab, default_pooling, bytes_per_token) = match &arch {
+        let (n_ctx, n_vocab, default_pooling, bytes_per_token) = match &arch {
             Arch::Bert(m) => {
                 let c = &m.config;
-                (
-                    c.n_embd,
-                    c.n_ctx,
-                    m.n_vocab,
-                    c.pooling,
-                    bert_bytes_per_token(c),
-                )
+                (c.n_ctx, m.n_vocab, c.pooling, bert_bytes_per_token(c))
             }
+            Arch::Gemma(m) => (
+                m.n_ctx(),
+                m.n_vocab,
+                m.pooling(),
+                gemma_bytes_per_token(&m.config),
+            ),
         };
+        let pooling = options.pooling.unwrap_or(default_pooling);
         if tokenizer.vocab_size() > n_vocab {
             return Err(RuntimeError::metadata(
                 "tokenizer.ggml.tokens",
@@ -182,6 +190,37 @@ impl Model {
             (None, m) => (m.unwrap_or(DEFAULT_MEMORY_BUDGET) / bytes_per_token)
                 .clamp(TOKEN_BUDGET_RANGE.0, TOKEN_BUDGET_RANGE.1),
         };
+        let prompt = match (&options.prompt, &options.prompt_name) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "prompt",
+                    "give either a prompt or a prompt name, not both",
+                ));
+            }
+            (Some(p), None) => p.clone(),
+            (None, Some(name)) => {
+                let presets = crate::options::prompt_presets(&arch_name);
+                match presets.iter().find(|(n, _)| n == name) {
+                    Some((_, p)) => p.to_string(),
+                    None if presets.is_empty() => {
+                        return Err(invalid(
+                            "prompt_name",
+                            format!(
+                                "architecture '{arch_name}' has no prompt presets; give the prompt text instead"
+                            ),
+                        ));
+                    }
+                    None => {
+                        let names: Vec<&str> = presets.iter().map(|(n, _)| *n).collect();
+                        return Err(invalid(
+                            "prompt_name",
+                            format!("unknown preset '{name}' (known: {})", names.join(", ")),
+                        ));
+                    }
+                }
+            }
+            (None, None) => String::new(),
+        };
         if options.latency_target.is_zero() {
             return Err(invalid("latency_target", "must be above zero"));
         }
@@ -196,6 +235,12 @@ impl Model {
         let file_ref: &'static GgufFile = unsafe { &*Arc::as_ptr(&file) };
         let weights = match &arch {
             Arch::Bert(m) => Weights::Bert(m.bind(file_ref)?),
+            Arch::Gemma(m) => Weights::Gemma(m.bind(file_ref)?),
+        };
+        // Width of an output row: the pooled embedding, or a token's hidden state.
+        let dim = match &weights {
+            Weights::Bert(w) => w.config().n_embd,
+            Weights::Gemma(w) => w.out_dim(pooling),
         };
         log::debug!(
             "ggufembed: {threads} workers, token budget {token_budget}, parallelism {:?}",
@@ -210,11 +255,12 @@ impl Model {
             scratch: (0..threads).map(|_| Mutex::default()).collect(),
             pool,
             max_len,
-            pooling: options.pooling.unwrap_or(default_pooling),
+            pooling,
             normalize: options.normalize,
             dim,
             parallelism: options.parallelism,
             token_budget,
+            prompt,
             options,
         })
     }
@@ -253,6 +299,7 @@ impl Model {
     pub fn architecture(&self) -> &str {
         match self.arch {
             Arch::Bert(_) => "bert",
+            Arch::Gemma(_) => "gemma-embedding",
         }
     }
 
@@ -266,9 +313,30 @@ impl Model {
         &self.tokenizer
     }
 
-    /// Token ids of `text`, special tokens included, not truncated.
+    /// The prompt prepended to every text (empty if none).
+    pub fn prompt(&self) -> &str {
+        &self.prompt
+    }
+
+    /// Token ids of `text` (after the prompt, if any), special tokens included, not truncated.
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self.tokenizer.encode(text)?)
+        if self.prompt.is_empty() {
+            return Ok(self.tokenizer.encode(text)?);
+        }
+        Ok(self.tokenizer.encode(&format!("{}{text}", self.prompt))?)
+    }
+
+    /// Tokenizes `text` (after the prompt) truncated to `max_len` into `buf`; whether it was cut.
+    pub(crate) fn encode_into(&self, text: &str, buf: &mut Vec<u32>) -> Result<bool> {
+        let cut = if self.prompt.is_empty() {
+            self.tokenizer
+                .encode_truncated_into(text, self.max_len, buf)?
+        } else {
+            let full = format!("{}{text}", self.prompt);
+            self.tokenizer
+                .encode_truncated_into(&full, self.max_len, buf)?
+        };
+        Ok(cut)
     }
 
     /// Embeds `texts`, returning one vector per text in input order.
@@ -318,19 +386,15 @@ impl Model {
     fn n_vocab(&self) -> usize {
         match &self.arch {
             Arch::Bert(m) => m.n_vocab,
+            Arch::Gemma(m) => m.n_vocab,
         }
     }
 
     /// Tokenizes texts into one packed id buffer with each text's range and truncation flag.
-    fn tokenize_batch<'t>(
-        &self,
-        texts: impl Iterator<Item = &'t str>,
-    ) -> Result<Packed> {
+    fn tokenize_batch<'t>(&self, texts: impl Iterator<Item = &'t str>) -> Result<Packed> {
         let (mut ids, mut seqs, mut truncated, mut buf) = (Vec::new(), vec![], vec![], vec![]);
         for text in texts {
-            let cut = self
-                .tokenizer
-                .encode_truncated_into(text, self.max_len, &mut buf)?;
+            let cut = self.encode_into(text, &mut buf)?;
             let start = ids.len();
             ids.extend_from_slice(&buf);
             seqs.push(start..ids.len());
@@ -495,6 +559,9 @@ impl Model {
             Weights::Bert(w) => {
                 w.forward(exec, &ws.ids, &ws.seqs, self.pooling, out, &mut ws.bert)?
             }
+            Weights::Gemma(w) => {
+                w.forward(exec, &ws.ids, &ws.seqs, self.pooling, out, &mut ws.gemma)?
+            }
         }
         if self.normalize {
             for row in out.chunks_exact_mut(self.dim) {
@@ -510,6 +577,16 @@ impl Model {
 /// widest input) and the pooled output row.
 fn bert_bytes_per_token(c: &ggufembed_runtime::bert::BertConfig) -> usize {
     4 * (6 * c.n_embd + c.n_ff) + (9 * c.n_ff.max(c.n_embd)).div_ceil(4) + 4 * c.n_embd
+}
+
+/// Activation bytes per token of an EmbeddingGemma pass: the hidden state and its residual
+/// copies (four `width` buffers), Q, K, V and the attention output, gate and up of the FFN, the
+/// int8 activations of the widest input, and the pooled output row (dense layers act on pooled
+/// rows only).
+fn gemma_bytes_per_token(c: &GemmaConfig) -> usize {
+    let widest = c.n_ff.max(c.q_width()).max(c.n_embd);
+    4 * (4 * c.n_embd + 2 * c.q_width() + 2 * c.kv_width() + 2 * c.n_ff + c.dim())
+        + (9 * widest).div_ceil(4)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

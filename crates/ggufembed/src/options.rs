@@ -60,6 +60,38 @@ pub struct Options {
     /// For [`Model::embed_iter`](crate::Model::embed_iter): how long one streamed batch should
     /// take; the batch size follows the measured throughput. Default 100 ms.
     pub latency_target: Duration,
+    /// Text prepended to every input before tokenization (its tokens count toward `max_len`),
+    /// e.g. EmbeddingGemma's `"task: search result | query: "`.
+    pub prompt: Option<String>,
+    /// A documented prompt preset of the model's architecture (see [`prompt_presets`]); not
+    /// together with `prompt`.
+    pub prompt_name: Option<String>,
+}
+
+/// The prompt presets of an architecture: `(name, prompt)` pairs, empty if it has none.
+///
+/// `gemma-embedding` (EmbeddingGemma): the prompts of its sentence-transformers configuration
+/// (`query`, `document`, and one per MTEB task type).
+pub fn prompt_presets(architecture: &str) -> &'static [(&'static str, &'static str)] {
+    match architecture {
+        "gemma-embedding" => &[
+            ("query", "task: search result | query: "),
+            ("document", "title: none | text: "),
+            ("BitextMining", "task: search result | query: "),
+            ("Clustering", "task: clustering | query: "),
+            ("Classification", "task: classification | query: "),
+            ("InstructionRetrieval", "task: code retrieval | query: "),
+            ("MultilabelClassification", "task: classification | query: "),
+            ("PairClassification", "task: sentence similarity | query: "),
+            ("Reranking", "task: search result | query: "),
+            ("Retrieval", "task: search result | query: "),
+            ("Retrieval-query", "task: search result | query: "),
+            ("Retrieval-document", "title: none | text: "),
+            ("STS", "task: sentence similarity | query: "),
+            ("Summarization", "task: summarization | query: "),
+        ],
+        _ => &[],
+    }
 }
 
 impl Default for Options {
@@ -73,6 +105,8 @@ impl Default for Options {
             token_budget: None,
             memory_budget: None,
             latency_target: Duration::from_millis(100),
+            prompt: None,
+            prompt_name: None,
         }
     }
 }
@@ -123,6 +157,18 @@ impl Options {
     /// Sets the latency target of one streamed batch (see [`Model::embed_iter`](crate::Model::embed_iter)).
     pub fn latency_target(mut self, target: Duration) -> Self {
         self.latency_target = target;
+        self
+    }
+
+    /// Sets a prompt prepended to every text.
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = Some(prompt.into());
+        self
+    }
+
+    /// Selects one of the architecture's prompt presets by name (see [`prompt_presets`]).
+    pub fn prompt_name(mut self, name: impl Into<String>) -> Self {
+        self.prompt_name = Some(name.into());
         self
     }
 }

@@ -306,3 +306,32 @@ fn pooling_none_returns_every_token_vector() {
     .write(dir.path(), "none.gguf");
     assert_eq!(ggufembed::open(&path0).unwrap().pooling(), Pooling::None);
 }
+
+#[test]
+fn prompts_are_prepended_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = TinyBert::default().write(dir.path(), "m.gguf");
+    let plain = ggufembed::open(&path).unwrap();
+    let prompted = ggufembed::open_with(&path, Options::default().prompt("hello ")).unwrap();
+    assert_eq!(prompted.prompt(), "hello ");
+    let a = prompted.embed(&["the cat"]).unwrap();
+    let b = plain.embed(&["hello the cat"]).unwrap();
+    assert_eq!(a.row(0), b.row(0));
+    assert_eq!(a.tokens(0), b.tokens(0));
+    assert_eq!(
+        prompted.tokenize("the cat").unwrap(),
+        plain.tokenize("hello the cat").unwrap()
+    );
+    // Streaming applies it too.
+    let s = prompted.embed_iter(["the cat"]).next().unwrap().unwrap();
+    assert_eq!(s.vector, b.row(0));
+    // Presets exist only for architectures that define them; both at once is refused.
+    let err = |o: Options| ggufembed::open_with(&path, o).unwrap_err().to_string();
+    assert!(err(Options::default().prompt_name("query")).contains("no prompt presets"));
+    assert!(err(Options::default().prompt("a").prompt_name("query")).contains("not both"));
+    assert_eq!(
+        ggufembed::prompt_presets("gemma-embedding")[0],
+        ("query", "task: search result | query: ")
+    );
+    assert!(ggufembed::prompt_presets("bert").is_empty());
+}

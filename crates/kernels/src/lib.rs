@@ -25,6 +25,7 @@ pub mod gemm;
 mod isa;
 mod math;
 pub mod q8_0;
+pub mod rope;
 mod tiling;
 
 pub use attention::{AttentionParams, attention};
@@ -37,3 +38,4 @@ pub use elementwise::{
 pub use gemm::{FloatWeights, gemm_bf16, gemm_f16, gemm_f32, gemm_float_cols};
 pub use isa::{Isa, Kernels, kernels, kernels_for};
 pub use q8_0::{QK_ACT, QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0};
+pub use rope::{rope_cache, rope_neox};

@@ -11,6 +11,7 @@ pub use ggufembed_kernels as kernels;
 pub mod bert;
 pub mod error;
 pub mod exec;
+pub mod gemma;
 pub mod pool;
 pub mod pooling;
 pub mod tokenizer;

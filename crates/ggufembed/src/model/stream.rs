@@ -96,10 +96,7 @@ where
                 self.done = true;
                 break;
             };
-            match model
-                .tokenizer
-                .encode_truncated_into(item.as_ref(), model.max_len, &mut buf)
-            {
+            match model.encode_into(item.as_ref(), &mut buf) {
                 Ok(cut) => {
                     let start = ids.len();
                     ids.extend_from_slice(&buf);
@@ -111,7 +108,7 @@ where
                     // Results before the bad text still come out first, then the error.
                     self.done = true;
                     self.run(items, &ids, &seqs, truncated);
-                    self.ready.push_back(Err(e.into()));
+                    self.ready.push_back(Err(e));
                     return;
                 }
             }

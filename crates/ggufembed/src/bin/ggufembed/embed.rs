@@ -29,6 +29,8 @@ pub struct EmbedArgs {
     pub token_budget: Option<usize>,
     pub memory_budget_mib: Option<usize>,
     pub latency_ms: Option<u64>,
+    pub prompt: Option<String>,
+    pub prompt_name: Option<String>,
 }
 
 /// One input record: its text and, for JSONL, the other fields to carry through.
@@ -184,6 +186,8 @@ pub fn embed(model_path: &Path, io_args: &InputArgs, args: &EmbedArgs) -> Result
     options.pooling = args.pooling;
     options.token_budget = args.token_budget;
     options.memory_budget = args.memory_budget_mib.map(|m| m.saturating_mul(1 << 20));
+    options.prompt = args.prompt.clone();
+    options.prompt_name = args.prompt_name.clone();
     if let Some(ms) = args.latency_ms {
         options.latency_target = Duration::from_millis(ms);
     }

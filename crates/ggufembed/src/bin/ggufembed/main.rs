@@ -63,6 +63,14 @@ enum Command {
         /// embedded in batches sized from the measured throughput to take about this long.
         #[arg(long = "latency-ms", value_name = "MS", value_parser = clap::value_parser!(u32).range(1..))]
         latency_ms: Option<u32>,
+        /// Text prepended to every input (its tokens count toward --max-len), e.g.
+        /// "task: search result | query: ".
+        #[arg(long, value_name = "TEXT", conflicts_with = "prompt_name")]
+        prompt: Option<String>,
+        /// A prompt preset of the model's architecture: for gemma-embedding, query, document,
+        /// Clustering, Classification, STS, … (see the docs).
+        #[arg(long = "prompt-name", value_name = "NAME")]
+        prompt_name: Option<String>,
         /// Pooling: mean, cls, last, or none for one vector per token (default: what the model
         /// asks for).
         #[arg(long, value_name = "P")]
@@ -184,6 +192,8 @@ fn run(cli: Cli) -> Result<(), String> {
             token_budget,
             memory_budget,
             latency_ms,
+            prompt,
+            prompt_name,
             pooling,
             no_normalize,
             format,
@@ -200,6 +210,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 token_budget: token_budget.map(|t| t as usize),
                 memory_budget_mib: memory_budget.map(|m| m as usize),
                 latency_ms: latency_ms.map(u64::from),
+                prompt,
+                prompt_name,
             },
         ),
         Command::Tokenize { model, io } => embed::tokenize(&model, &io.into_args()),

@@ -1,0 +1,435 @@
+//! EmbeddingGemma as llama.cpp's converter writes it (`general.architecture =
+//! "gemma-embedding"`): a bidirectional Gemma 3 encoder, mean pooling, then two dense layers.
+//!
+//! Per token: the embedding row scaled by `√n_embd`; per layer (pre- and post-norm, RMSNorm
+//! everywhere, the converter having folded Gemma's `1 + w` into the stored weights):
+//!
+//! ```text
+//! h = RMSNorm(x)                    attn_norm
+//! q, k, v = h·Wq, h·Wk, h·Wv        grouped-query: n_head query heads share n_head_kv K/V heads
+//! q, k = RMSNorm per head, RoPE     attn_q_norm / attn_k_norm; NeoX layout; base rope.freq_base
+//!                                   on global layers, rope.freq_base_swa on sliding ones
+//! a = softmax(q·kᵀ/√head_dim)·v     bidirectional; sliding layers see |i − j| ≤ window/2;
+//!                                   every 6th layer (5, 11, …) is global
+//! x += RMSNorm(a·Wo)                post_attention_norm
+//! h = RMSNorm(x)                    ffn_norm
+//! x += RMSNorm((gelu_tanh(h·Wg) ⊙ h·Wu)·Wd)      post_ffw_norm
+//! ```
+//!
+//! then `output_norm`, pooling per sequence (mean over all tokens, `<bos>`/`<eos>` included),
+//! `dense_2`, `dense_3` (no bias, no activation). The caller L2-normalizes. Every tensor and
+//! hyper-parameter is checked at [`GemmaModel::load`], before any buffer is sized from them.
+//!
+//! Sequences are packed as in [`crate::bert`]: one matmul per weight over all tokens, attention
+//! per sequence, every row computed independently of the others, so a text's embedding is
+//! bit-identical whatever it is batched with.
+
+mod config;
+
+use std::ops::Range;
+
+use gguf_loader::GgufFile;
+use ggufembed_kernels::{AttentionParams, rope_cache, rope_neox};
+
+pub use config::{GemmaConfig, GemmaDense, SWA_PATTERN};
+
+use crate::error::{Result, RuntimeError};
+use crate::exec::Exec;
+use crate::pooling::Pooling;
+use crate::weights::{MatmulScratch, Matrix, bind_vector};
+
+/// A validated EmbeddingGemma model: its hyper-parameters and the vocabulary size its tensors
+/// were checked against.
+#[derive(Clone, Debug)]
+pub struct GemmaModel {
+    /// Hyper-parameters.
+    pub config: GemmaConfig,
+    /// Rows of `token_embd.weight`.
+    pub n_vocab: usize,
+}
+
+/// One block's weights.
+#[derive(Debug)]
+struct Layer<'a> {
+    attn_norm: &'a [f32],
+    q: Matrix<'a>,
+    k: Matrix<'a>,
+    v: Matrix<'a>,
+    q_norm: &'a [f32],
+    k_norm: &'a [f32],
+    o: Matrix<'a>,
+    post_attn_norm: &'a [f32],
+    ffn_norm: &'a [f32],
+    gate: Matrix<'a>,
+    up: Matrix<'a>,
+    down: Matrix<'a>,
+    post_ffn_norm: &'a [f32],
+}
+
+/// All weights of a [`GemmaModel`], bound to the mapped file. Cheap to create (no copies).
+#[derive(Debug)]
+pub struct GemmaWeights<'a> {
+    config: GemmaConfig,
+    n_vocab: usize,
+    tok_embd: Matrix<'a>,
+    layers: Vec<Layer<'a>>,
+    output_norm: &'a [f32],
+    dense: Option<[Matrix<'a>; 2]>,
+}
+
+/// RoPE tables for one head width and pair of frequency bases, grown to the longest sequence.
+#[derive(Debug, Default)]
+struct RopeTables {
+    key: Option<(usize, u32, u32)>,
+    n_pos: usize,
+    /// `[global cos, global sin, sliding cos, sliding sin]`, each `n_pos × head_dim/2`.
+    tables: [Vec<f32>; 4],
+}
+
+impl RopeTables {
+    /// Makes the tables cover `n_pos` positions for `c` (recomputed only when they grow or the
+    /// model changes).
+    fn ensure(&mut self, c: &GemmaConfig, n_pos: usize) {
+        let key = Some((c.head_dim, c.rope_base.to_bits(), c.rope_base_swa.to_bits()));
+        if self.key == key && self.n_pos >= n_pos {
+            return;
+        }
+        let n_pos = n_pos.max(self.n_pos);
+        let len = n_pos * c.head_dim / 2;
+        let [gc, gs, sc, ss] = &mut self.tables;
+        for t in [&mut *gc, &mut *gs, &mut *sc, &mut *ss] {
+            t.resize(len, 0.0);
+        }
+        rope_cache(c.rope_base, c.head_dim, n_pos, gc, gs);
+        rope_cache(c.rope_base_swa, c.head_dim, n_pos, sc, ss);
+        self.key = key;
+        self.n_pos = n_pos;
+    }
+
+    /// `(cos, sin)` for a global or sliding layer.
+    fn get(&self, global: bool) -> (&[f32], &[f32]) {
+        let [gc, gs, sc, ss] = &self.tables;
+        if global { (gc, gs) } else { (sc, ss) }
+    }
+}
+
+/// Reusable buffers for [`GemmaWeights::forward`]; grows to the largest batch seen (and the
+/// longest sequence, for the RoPE tables), then stops allocating.
+#[derive(Debug, Default)]
+pub struct GemmaScratch {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    ctx: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    pooled: Vec<f32>,
+    dense: Vec<f32>,
+    attn: Vec<f32>,
+    rope: RopeTables,
+    matmul: MatmulScratch,
+}
+
+fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+impl GemmaModel {
+    /// Reads and validates an EmbeddingGemma model: hyper-parameters, and every tensor's
+    /// presence, shape and type. `arch` is the value of `general.architecture`.
+    pub fn load(file: &GgufFile, arch: &str) -> Result<GemmaModel> {
+        let config = GemmaConfig::from_gguf(file, arch)?;
+        let n_vocab = match file.require_tensor("token_embd.weight")?.shape() {
+            [k, n] if *k == config.n_embd as u64 && *n > 0 && *n <= u64::from(u32::MAX) => {
+                *n as usize
+            }
+            s => {
+                return Err(RuntimeError::tensor(
+                    "token_embd.weight",
+                    format!("shape is {s:?}, expected [{}, n_vocab]", config.n_embd),
+                ));
+            }
+        };
+        if config.dense.is_none() {
+            for name in ["dense_2.weight", "dense_3.weight"] {
+                if file.tensor(name).is_some() {
+                    return Err(RuntimeError::tensor(
+                        name,
+                        format!("present, but the {arch}.dense_*_feat_* keys are missing"),
+                    ));
+                }
+            }
+        }
+        let model = GemmaModel { config, n_vocab };
+        // Binding checks every remaining tensor's shape and type.
+        model.bind(file)?;
+        Ok(model)
+    }
+
+    /// Width of the output vectors of pooled embeddings (`dense_3`'s outputs; `n_embd` for a
+    /// file without dense layers).
+    pub fn dim(&self) -> usize {
+        self.config.dim()
+    }
+
+    /// Context length: the longest sequence [`GemmaWeights::forward`] accepts.
+    pub fn n_ctx(&self) -> usize {
+        self.config.n_ctx
+    }
+
+    /// The pooling the file asks for (mean for EmbeddingGemma).
+    pub fn pooling(&self) -> Pooling {
+        self.config.pooling
+    }
+
+    /// Binds the weights in `file` (the file this model was loaded from).
+    pub fn bind<'a>(&self, file: &'a GgufFile) -> Result<GemmaWeights<'a>> {
+        let c = &self.config;
+        let (d, f, hd) = (c.n_embd, c.n_ff, c.head_dim);
+        let (qw, kvw) = (c.q_width(), c.kv_width());
+        let mut layers = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let m = |name: &str, k: usize, n: usize| {
+                Matrix::bind(file, &format!("blk.{i}.{name}.weight"), k, n)
+            };
+            let v = |name: &str, n: usize| bind_vector(file, &format!("blk.{i}.{name}.weight"), n);
+            layers.push(Layer {
+                attn_norm: v("attn_norm", d)?,
+                q: m("attn_q", d, qw)?,
+                k: m("attn_k", d, kvw)?,
+                v: m("attn_v", d, kvw)?,
+                q_norm: v("attn_q_norm", hd)?,
+                k_norm: v("attn_k_norm", hd)?,
+                o: m("attn_output", qw, d)?,
+                post_attn_norm: v("post_attention_norm", d)?,
+                ffn_norm: v("ffn_norm", d)?,
+                gate: m("ffn_gate", d, f)?,
+                up: m("ffn_up", d, f)?,
+                down: m("ffn_down", f, d)?,
+                post_ffn_norm: v("post_ffw_norm", d)?,
+            });
+        }
+        let dense = match c.dense {
+            None => None,
+            Some(g) => Some([
+                Matrix::bind(file, "dense_2.weight", d, g.hidden)?,
+                Matrix::bind(file, "dense_3.weight", g.hidden, g.out)?,
+            ]),
+        };
+        Ok(GemmaWeights {
+            config: c.clone(),
+            n_vocab: self.n_vocab,
+            tok_embd: Matrix::bind(file, "token_embd.weight", d, self.n_vocab)?,
+            layers,
+            output_norm: bind_vector(file, "output_norm.weight", d)?,
+            dense,
+        })
+    }
+}
+
+impl GemmaWeights<'_> {
+    /// Hyper-parameters.
+    pub fn config(&self) -> &GemmaConfig {
+        &self.config
+    }
+
+    /// Width of each output row for `pooling`: [`GemmaConfig::dim`] for pooled vectors,
+    /// `n_embd` per token for [`Pooling::None`] (the dense layers apply to pooled vectors only).
+    pub fn out_dim(&self, pooling: Pooling) -> usize {
+        match pooling {
+            Pooling::None => self.config.n_embd,
+            _ => self.config.dim(),
+        }
+    }
+
+    /// Runs the encoder on packed sequences and pools each into `out` (`seqs.len() ×
+    /// dim`, after `dense_2` and `dense_3`); with [`Pooling::None`], every token's final hidden
+    /// state (after `output_norm`, before the dense layers): `ids.len() × n_embd`. See
+    /// [`GemmaWeights::out_dim`].
+    ///
+    /// `ids` holds every sequence's token ids back to back; `seqs[i]` is sequence `i`'s range in
+    /// it, in order and without overlap. Each sequence must be non-empty, no longer than the
+    /// context length, and its ids below the vocabulary size. Vectors are not normalized.
+    pub fn forward(
+        &self,
+        exec: &Exec<'_>,
+        ids: &[u32],
+        seqs: &[Range<usize>],
+        pooling: Pooling,
+        out: &mut [f32],
+        s: &mut GemmaScratch,
+    ) -> Result<()> {
+        let c = &self.config;
+        let kernels = exec.kernels;
+        let (d, t) = (c.n_embd, ids.len());
+        self.check_batch(ids, seqs, pooling, out)?;
+        if t == 0 {
+            return Ok(());
+        }
+        let longest = seqs.iter().map(|r| r.len()).max().unwrap_or(0);
+        s.rope.ensure(c, longest);
+
+        // Embeddings, scaled by √n_embd.
+        let x = grow(&mut s.x, t * d);
+        let scale = (d as f32).sqrt();
+        for (&id, row) in ids.iter().zip(x.chunks_exact_mut(d)) {
+            self.tok_embd.row_into(kernels, id as usize, row);
+            for v in row.iter_mut() {
+                *v *= scale;
+            }
+        }
+
+        let h = grow(&mut s.h, t * d);
+        let q = grow(&mut s.q, t * c.q_width());
+        let k = grow(&mut s.k, t * c.kv_width());
+        let v = grow(&mut s.v, t * c.kv_width());
+        let ctx = grow(&mut s.ctx, t * c.q_width());
+        let gate = grow(&mut s.gate, t * c.n_ff);
+        let up = grow(&mut s.up, t * c.n_ff);
+        for (il, l) in self.layers.iter().enumerate() {
+            let global = c.is_global(il);
+            // Attention block.
+            h.copy_from_slice(x);
+            kernels.rms_norm(h, d, l.attn_norm, c.eps);
+            Matrix::matmul_shared_input(
+                exec,
+                h,
+                t,
+                [
+                    (&l.q, None, &mut *q),
+                    (&l.k, None, &mut *k),
+                    (&l.v, None, &mut *v),
+                ],
+                &mut s.matmul,
+            );
+            kernels.rms_norm(q, c.head_dim, l.q_norm, c.eps);
+            kernels.rms_norm(k, c.head_dim, l.k_norm, c.eps);
+            let (cos, sin) = s.rope.get(global);
+            for r in seqs {
+                let qs = r.start * c.q_width()..r.end * c.q_width();
+                let ks = r.start * c.kv_width()..r.end * c.kv_width();
+                rope_neox(&mut q[qs.clone()], c.n_head, c.head_dim, cos, sin);
+                rope_neox(&mut k[ks.clone()], c.n_head_kv, c.head_dim, cos, sin);
+                let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head_kv, c.head_dim);
+                if !global {
+                    p.window = Some(c.attention_window());
+                }
+                kernels.attention(
+                    &q[qs.clone()],
+                    &k[ks.clone()],
+                    &v[ks],
+                    &p,
+                    None,
+                    &mut ctx[qs],
+                    &mut s.attn,
+                );
+            }
+            l.o.matmul(exec, ctx, t, None, h, &mut s.matmul);
+            kernels.rms_norm(h, d, l.post_attn_norm, c.eps);
+            kernels.residual_add(x, h);
+
+            // Feed-forward block (GeGLU with tanh-approximate GELU).
+            h.copy_from_slice(x);
+            kernels.rms_norm(h, d, l.ffn_norm, c.eps);
+            Matrix::matmul_shared_input(
+                exec,
+                h,
+                t,
+                [(&l.gate, None, &mut *gate), (&l.up, None, &mut *up)],
+                &mut s.matmul,
+            );
+            kernels.gelu_tanh(gate);
+            for (g, &u) in gate.iter_mut().zip(up.iter()) {
+                *g *= u;
+            }
+            l.down.matmul(exec, gate, t, None, h, &mut s.matmul);
+            kernels.rms_norm(h, d, l.post_ffn_norm, c.eps);
+            kernels.residual_add(x, h);
+        }
+        kernels.rms_norm(x, d, self.output_norm, c.eps);
+
+        if pooling == Pooling::None {
+            out.copy_from_slice(x);
+            return Ok(());
+        }
+        let n = seqs.len();
+        let pooled: &mut [f32] = match self.dense {
+            Some(_) => grow(&mut s.pooled, n * d),
+            None => out,
+        };
+        for (r, o) in seqs.iter().zip(pooled.chunks_exact_mut(d)) {
+            match pooling {
+                Pooling::Mean => kernels.mean_pool(x, d, r.start, r.end, o),
+                Pooling::Cls => o.copy_from_slice(&x[r.start * d..(r.start + 1) * d]),
+                Pooling::Last => o.copy_from_slice(&x[(r.end - 1) * d..r.end * d]),
+                Pooling::None => {} // returned above
+            }
+        }
+        if let Some([d2, d3]) = &self.dense {
+            let hidden = grow(&mut s.dense, n * d2.n);
+            d2.matmul(exec, &s.pooled[..n * d], n, None, hidden, &mut s.matmul);
+            d3.matmul(exec, hidden, n, None, out, &mut s.matmul);
+        }
+        Ok(())
+    }
+
+    fn check_batch(
+        &self,
+        ids: &[u32],
+        seqs: &[Range<usize>],
+        pooling: Pooling,
+        out: &[f32],
+    ) -> Result<()> {
+        let c = &self.config;
+        let bad = |reason: String| RuntimeError::InvalidArgument {
+            name: "batch",
+            reason,
+        };
+        let (rows, width) = if pooling == Pooling::None {
+            (ids.len(), c.n_embd)
+        } else {
+            (seqs.len(), c.dim())
+        };
+        if out.len() != rows * width {
+            return Err(bad(format!(
+                "output holds {} floats, expected {rows} rows × {width}",
+                out.len()
+            )));
+        }
+        let mut prev_end = 0;
+        for (i, r) in seqs.iter().enumerate() {
+            if r.is_empty() || r.end > ids.len() {
+                return Err(bad(format!(
+                    "sequence {i} range {r:?} is empty or outside the {} ids",
+                    ids.len()
+                )));
+            }
+            // RoPE rotates each sequence's rows in place: overlapping ranges would rotate twice.
+            if r.start < prev_end {
+                return Err(bad(format!(
+                    "sequence {i} range {r:?} overlaps or precedes the previous sequence"
+                )));
+            }
+            prev_end = r.end;
+            if r.len() > c.n_ctx {
+                return Err(bad(format!(
+                    "sequence {i} has {} tokens, more than the context length {}",
+                    r.len(),
+                    c.n_ctx
+                )));
+            }
+        }
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.n_vocab) {
+            return Err(bad(format!(
+                "token id {id} is outside the vocabulary of {}",
+                self.n_vocab
+            )));
+        }
+        Ok(())
+    }
+}

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod gemma;
 pub mod pool;
 pub mod pooling;
+pub mod profile;
 pub mod tokenizer;
 pub mod weights;
 

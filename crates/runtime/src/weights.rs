@@ -12,6 +12,7 @@ use half::bf16;
 
 use crate::error::{Result, RuntimeError};
 use crate::exec::{ColumnSplit, Exec, column_range};
+use crate::profile;
 
 /// Column ranges of a split matmul are multiples of this (the kernels' widest register tile).
 const SPLIT_ALIGN: usize = 16;
@@ -96,7 +97,10 @@ fn split_cols(
     while parts.len() < n_parts {
         parts.push(Mutex::new(Vec::new()));
     }
+    // The profiler charges helper threads' parts to the operation this thread is timing.
+    let timed = profile::current();
     split.run(&|p| {
+        let _t = timed.map(profile::assist);
         let Some(c) = column_range(n, n_parts, SPLIT_ALIGN, p) else {
             return;
         };
@@ -188,6 +192,7 @@ impl<'a> Matrix<'a> {
             .iter()
             .any(|(w, _, _)| matches!(w.data, MatrixData::Q8_0(_)))
         {
+            let _t = profile::scope(profile::Op::Quantize);
             scratch.qa.quantize_with(kernels, x, m, k);
         }
         for (w, bias, y) in mats {

@@ -21,6 +21,7 @@ pub use config::BertConfig;
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::pooling::Pooling;
+use crate::profile::{self, Op};
 use crate::weights::{MatmulScratch, Matrix, bind_vector};
 
 /// A validated BERT model: its hyper-parameters and the sizes its tensors were checked against.
@@ -199,6 +200,7 @@ impl BertWeights<'_> {
         // Embeddings: token + position + token type 0, then LayerNorm.
         let x = grow(&mut s.x, t * d);
         let type_row = grow(&mut s.type_row, d);
+        let embed_timer = profile::scope(Op::Embed);
         self.type_embd.row_into(kernels, 0, type_row);
         let tmp = grow(&mut s.tmp, d);
         for r in seqs {
@@ -210,7 +212,11 @@ impl BertWeights<'_> {
                 kernels.residual_add(row, type_row);
             }
         }
-        kernels.layer_norm(x, d, self.embd_norm_w, Some(self.embd_norm_b), c.eps);
+        drop(embed_timer);
+        {
+            let _t = profile::scope(Op::Norm);
+            kernels.layer_norm(x, d, self.embd_norm_w, Some(self.embd_norm_b), c.eps);
+        }
 
         let q = grow(&mut s.q, t * d);
         let k = grow(&mut s.k, t * d);
@@ -218,7 +224,16 @@ impl BertWeights<'_> {
         let ctx = grow(&mut s.ctx, t * d);
         let tmp = grow(&mut s.tmp, t * d);
         let ff = grow(&mut s.ff, t * c.n_ff);
+        // Arithmetic per matmul (2·m·k·n) and per attention (QKᵀ and PV: 4·len²·d), for the
+        // profiler's achieved-GOPS figures.
+        let (t64, d64, f64_) = (t as u64, d as u64, c.n_ff as u64);
+        let attn_ops: u64 = if profile::is_enabled() {
+            seqs.iter().map(|r| 4 * (r.len() as u64).pow(2) * d64).sum()
+        } else {
+            0
+        };
         for l in &self.layers {
+            let qkv_timer = profile::scope_ops(Op::Qkv, 2 * t64 * d64 * 3 * d64);
             Matrix::matmul_shared_input(
                 exec,
                 x,
@@ -230,6 +245,8 @@ impl BertWeights<'_> {
                 ],
                 &mut s.matmul,
             );
+            drop(qkv_timer);
+            let attn_timer = profile::scope_ops(Op::Attention, attn_ops);
             for r in seqs {
                 let span = r.start * d..r.end * d;
                 let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head, c.head_dim());
@@ -244,14 +261,35 @@ impl BertWeights<'_> {
                     &mut s.attn,
                 );
             }
-            l.o.matmul(exec, ctx, t, Some(l.o_b), tmp, &mut s.matmul);
-            kernels.add_layer_norm(x, tmp, d, l.attn_norm_w, Some(l.attn_norm_b), c.eps);
-            l.up.matmul(exec, x, t, None, ff, &mut s.matmul);
-            kernels.add_bias_gelu(ff, l.up_b);
-            l.down
-                .matmul(exec, ff, t, Some(l.down_b), tmp, &mut s.matmul);
-            kernels.add_layer_norm(x, tmp, d, l.out_norm_w, Some(l.out_norm_b), c.eps);
+            drop(attn_timer);
+            {
+                let _t = profile::scope_ops(Op::AttnOut, 2 * t64 * d64 * d64);
+                l.o.matmul(exec, ctx, t, Some(l.o_b), tmp, &mut s.matmul);
+            }
+            {
+                let _t = profile::scope(Op::Norm);
+                kernels.add_layer_norm(x, tmp, d, l.attn_norm_w, Some(l.attn_norm_b), c.eps);
+            }
+            {
+                let _t = profile::scope_ops(Op::FfnUp, 2 * t64 * d64 * f64_);
+                l.up.matmul(exec, x, t, None, ff, &mut s.matmul);
+            }
+            {
+                let _t = profile::scope(Op::Activation);
+                kernels.add_bias_gelu(ff, l.up_b);
+            }
+            {
+                let _t = profile::scope_ops(Op::FfnDown, 2 * t64 * f64_ * d64);
+                l.down
+                    .matmul(exec, ff, t, Some(l.down_b), tmp, &mut s.matmul);
+            }
+            {
+                let _t = profile::scope(Op::Norm);
+                kernels.add_layer_norm(x, tmp, d, l.out_norm_w, Some(l.out_norm_b), c.eps);
+            }
         }
+
+        let _t = profile::scope(Op::Pooling);
 
         if pooling == Pooling::None {
             out.copy_from_slice(x);

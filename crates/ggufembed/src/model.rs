@@ -491,9 +491,14 @@ impl Model {
         let work = || {
             // A worker's own slot; a fresh scratch only if the slot is busy (a worker that,
             // waiting inside a split matmul, picked up a job of another call).
-            let mut slot = self
-                .pool
-                .current_index()
+            // In the within-matmul mode the single driver always uses slot 0, whichever worker
+            // runs it, so its buffers stay warm from call to call.
+            let index = if within {
+                Some(0)
+            } else {
+                self.pool.current_index()
+            };
+            let mut slot = index
                 .and_then(|i| self.scratch.get(i))
                 .and_then(|m| m.try_lock().ok());
             let mut spare = None;

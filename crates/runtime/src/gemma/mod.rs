@@ -36,6 +36,7 @@ pub use config::{GemmaConfig, GemmaDense, SWA_PATTERN};
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::pooling::Pooling;
+use crate::profile::{self, Op};
 use crate::weights::{MatmulScratch, Matrix, bind_vector};
 
 /// A validated EmbeddingGemma model: its hyper-parameters and the vocabulary size its tensors
@@ -275,6 +276,7 @@ impl GemmaWeights<'_> {
         s.rope.ensure(c, longest);
 
         // Embeddings, scaled by √n_embd.
+        let embed_timer = profile::scope(Op::Embed);
         let x = grow(&mut s.x, t * d);
         let scale = (d as f32).sqrt();
         for (&id, row) in ids.iter().zip(x.chunks_exact_mut(d)) {
@@ -284,6 +286,9 @@ impl GemmaWeights<'_> {
             }
         }
 
+        drop(embed_timer);
+        let (t64, d64) = (t as u64, d as u64);
+        let (qw, kvw, ff) = (c.q_width() as u64, c.kv_width() as u64, c.n_ff as u64);
         let h = grow(&mut s.h, t * d);
         let q = grow(&mut s.q, t * c.q_width());
         let k = grow(&mut s.k, t * c.kv_width());
@@ -294,8 +299,11 @@ impl GemmaWeights<'_> {
         for (il, l) in self.layers.iter().enumerate() {
             let global = c.is_global(il);
             // Attention block.
+            let norm_timer = profile::scope(Op::Norm);
             h.copy_from_slice(x);
             kernels.rms_norm(h, d, l.attn_norm, c.eps);
+            drop(norm_timer);
+            let qkv_timer = profile::scope_ops(Op::Qkv, 2 * t64 * d64 * (qw + 2 * kvw));
             Matrix::matmul_shared_input(
                 exec,
                 h,
@@ -307,14 +315,20 @@ impl GemmaWeights<'_> {
                 ],
                 &mut s.matmul,
             );
+            drop(qkv_timer);
+            let norm_timer = profile::scope(Op::Norm);
             kernels.rms_norm(q, c.head_dim, l.q_norm, c.eps);
             kernels.rms_norm(k, c.head_dim, l.k_norm, c.eps);
+            drop(norm_timer);
             let (cos, sin) = s.rope.get(global);
             for r in seqs {
                 let qs = r.start * c.q_width()..r.end * c.q_width();
                 let ks = r.start * c.kv_width()..r.end * c.kv_width();
+                let rope_timer = profile::scope(Op::Rope);
                 rope_neox(&mut q[qs.clone()], c.n_head, c.head_dim, cos, sin);
                 rope_neox(&mut k[ks.clone()], c.n_head_kv, c.head_dim, cos, sin);
+                drop(rope_timer);
+                let _t = profile::scope(Op::Attention);
                 let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head_kv, c.head_dim);
                 if !global {
                     p.window = Some(c.attention_window());
@@ -329,13 +343,20 @@ impl GemmaWeights<'_> {
                     &mut s.attn,
                 );
             }
-            l.o.matmul(exec, ctx, t, None, h, &mut s.matmul);
+            {
+                let _t = profile::scope_ops(Op::AttnOut, 2 * t64 * qw * d64);
+                l.o.matmul(exec, ctx, t, None, h, &mut s.matmul);
+            }
+            let norm_timer = profile::scope(Op::Norm);
             kernels.rms_norm(h, d, l.post_attn_norm, c.eps);
             kernels.residual_add(x, h);
 
             // Feed-forward block (GeGLU with tanh-approximate GELU).
             h.copy_from_slice(x);
             kernels.rms_norm(h, d, l.ffn_norm, c.eps);
+            drop(norm_timer);
+            // Gate and up share one quantized input: timed together as FfnUp.
+            let up_timer = profile::scope_ops(Op::FfnUp, 2 * t64 * d64 * 2 * ff);
             Matrix::matmul_shared_input(
                 exec,
                 h,
@@ -343,15 +364,25 @@ impl GemmaWeights<'_> {
                 [(&l.gate, None, &mut *gate), (&l.up, None, &mut *up)],
                 &mut s.matmul,
             );
+            drop(up_timer);
+            let act_timer = profile::scope(Op::Activation);
             kernels.gelu_tanh(gate);
             for (g, &u) in gate.iter_mut().zip(up.iter()) {
                 *g *= u;
             }
-            l.down.matmul(exec, gate, t, None, h, &mut s.matmul);
+            drop(act_timer);
+            {
+                let _t = profile::scope_ops(Op::FfnDown, 2 * t64 * ff * d64);
+                l.down.matmul(exec, gate, t, None, h, &mut s.matmul);
+            }
+            let _t = profile::scope(Op::Norm);
             kernels.rms_norm(h, d, l.post_ffn_norm, c.eps);
             kernels.residual_add(x, h);
         }
+        let norm_timer = profile::scope(Op::Norm);
         kernels.rms_norm(x, d, self.output_norm, c.eps);
+        drop(norm_timer);
+        let pool_timer = profile::scope(Op::Pooling);
 
         if pooling == Pooling::None {
             out.copy_from_slice(x);
@@ -370,7 +401,10 @@ impl GemmaWeights<'_> {
                 Pooling::None => {} // returned above
             }
         }
+        drop(pool_timer);
         if let Some([d2, d3]) = &self.dense {
+            let (n64, h64) = (n as u64, d2.n as u64);
+            let _t = profile::scope_ops(Op::Dense, 2 * n64 * h64 * (d64 + d3.n as u64));
             let hidden = grow(&mut s.dense, n * d2.n);
             d2.matmul(exec, &s.pooled[..n * d], n, None, hidden, &mut s.matmul);
             d3.matmul(exec, hidden, n, None, out, &mut s.matmul);

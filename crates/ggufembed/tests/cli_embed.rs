@@ -201,3 +201,59 @@ fn pooling_none_writes_per_token_vectors() {
             .contains("--format npy needs one vector per text")
     );
 }
+
+#[test]
+fn embedding_gemma_through_the_cli_with_prompts() {
+    let m = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../runtime/tests/data/tiny-embeddinggemma.q8_0.gguf"
+    );
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout.clone()).unwrap()
+    };
+    let inspect = ok(&run(&["inspect", m], b""));
+    assert!(inspect.contains("gemma-embedding"), "{inspect}");
+    let ids = ok(&run(
+        &["tokenize", "-m", m, "--text-lines"],
+        b"hello world\n",
+    ));
+    assert!(ids.starts_with("{\"index\":0,\"ids\":[2,"), "{ids}");
+    assert!(ids.trim_end().ends_with(",1]}"), "{ids}");
+    let vec = |out: &str| -> Vec<f64> {
+        let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        v["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let plain = ok(&run(&["embed", "-m", m, "--text-lines"], b"hello world\n"));
+    let query = ok(&run(
+        &["embed", "-m", m, "--text-lines", "--prompt-name", "query"],
+        b"hello world\n",
+    ));
+    let manual = ok(&run(
+        &["embed", "-m", m, "--text-lines"],
+        b"task: search result | query: hello world\n",
+    ));
+    assert_eq!(vec(&plain).len(), 64);
+    assert_ne!(vec(&plain), vec(&query));
+    assert_eq!(vec(&query), vec(&manual));
+    let bad = run(
+        &["embed", "-m", m, "--text-lines", "--prompt-name", "nope"],
+        b"x\n",
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown preset 'nope'"));
+    let both = run(
+        &["embed", "-m", m, "--prompt", "a", "--prompt-name", "query"],
+        b"",
+    );
+    assert_eq!(both.status.code(), Some(2));
+}

@@ -8,6 +8,7 @@
 pub use gguf_loader;
 pub use ggufembed_kernels as kernels;
 
+mod batch;
 pub mod bert;
 pub mod error;
 pub mod exec;

@@ -18,6 +18,7 @@ use ggufembed_kernels::AttentionParams;
 
 pub use config::BertConfig;
 
+use crate::batch::{BatchShape, check_batch, grow, pool_rows};
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::pooling::Pooling;
@@ -83,13 +84,6 @@ pub struct BertScratch {
     attn: Vec<f32>,
     type_row: Vec<f32>,
     matmul: MatmulScratch,
-}
-
-fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buf.len() < len {
-        buf.resize(len, 0.0);
-    }
-    &mut buf[..len]
 }
 
 impl BertModel {
@@ -295,14 +289,7 @@ impl BertWeights<'_> {
             out.copy_from_slice(x);
             return Ok(());
         }
-        for (r, o) in seqs.iter().zip(out.chunks_exact_mut(d)) {
-            match pooling {
-                Pooling::Mean => kernels.mean_pool(x, d, r.start, r.end, o),
-                Pooling::Cls => o.copy_from_slice(&x[r.start * d..(r.start + 1) * d]),
-                Pooling::Last => o.copy_from_slice(&x[(r.end - 1) * d..r.end * d]),
-                Pooling::None => {} // copied whole above
-            }
-        }
+        pool_rows(kernels, x, d, seqs, pooling, out);
         Ok(())
     }
 
@@ -314,43 +301,12 @@ impl BertWeights<'_> {
         out: &[f32],
     ) -> Result<()> {
         let c = &self.config;
-        let bad = |reason: String| RuntimeError::InvalidArgument {
-            name: "batch",
-            reason,
+        let shape = BatchShape {
+            n_ctx: c.n_ctx,
+            n_vocab: self.n_vocab,
+            width: (c.n_embd, c.n_embd),
+            ordered: false,
         };
-        let rows = if pooling == Pooling::None {
-            ids.len()
-        } else {
-            seqs.len()
-        };
-        if out.len() != rows * c.n_embd {
-            return Err(bad(format!(
-                "output holds {} floats, expected {rows} rows × {}",
-                out.len(),
-                c.n_embd
-            )));
-        }
-        for (i, r) in seqs.iter().enumerate() {
-            if r.is_empty() || r.end > ids.len() {
-                return Err(bad(format!(
-                    "sequence {i} range {r:?} is empty or outside the {} ids",
-                    ids.len()
-                )));
-            }
-            if r.len() > c.n_ctx {
-                return Err(bad(format!(
-                    "sequence {i} has {} tokens, more than the context length {}",
-                    r.len(),
-                    c.n_ctx
-                )));
-            }
-        }
-        if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.n_vocab) {
-            return Err(bad(format!(
-                "token id {id} is outside the vocabulary of {}",
-                self.n_vocab
-            )));
-        }
-        Ok(())
+        check_batch(&shape, ids, seqs, pooling, out)
     }
 }

@@ -33,6 +33,7 @@ use ggufembed_kernels::{AttentionParams, rope_cache, rope_neox};
 
 pub use config::{GemmaConfig, GemmaDense, SWA_PATTERN};
 
+use crate::batch::{BatchShape, check_batch, grow, pool_rows};
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::pooling::Pooling;
@@ -131,13 +132,6 @@ pub struct GemmaScratch {
     attn: Vec<f32>,
     rope: RopeTables,
     matmul: MatmulScratch,
-}
-
-fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buf.len() < len {
-        buf.resize(len, 0.0);
-    }
-    &mut buf[..len]
 }
 
 impl GemmaModel {
@@ -393,14 +387,7 @@ impl GemmaWeights<'_> {
             Some(_) => grow(&mut s.pooled, n * d),
             None => out,
         };
-        for (r, o) in seqs.iter().zip(pooled.chunks_exact_mut(d)) {
-            match pooling {
-                Pooling::Mean => kernels.mean_pool(x, d, r.start, r.end, o),
-                Pooling::Cls => o.copy_from_slice(&x[r.start * d..(r.start + 1) * d]),
-                Pooling::Last => o.copy_from_slice(&x[(r.end - 1) * d..r.end * d]),
-                Pooling::None => {} // returned above
-            }
-        }
+        pool_rows(kernels, x, d, seqs, pooling, pooled);
         drop(pool_timer);
         if let Some([d2, d3]) = &self.dense {
             let (n64, h64) = (n as u64, d2.n as u64);
@@ -420,50 +407,12 @@ impl GemmaWeights<'_> {
         out: &[f32],
     ) -> Result<()> {
         let c = &self.config;
-        let bad = |reason: String| RuntimeError::InvalidArgument {
-            name: "batch",
-            reason,
+        let shape = BatchShape {
+            n_ctx: c.n_ctx,
+            n_vocab: self.n_vocab,
+            width: (c.dim(), c.n_embd),
+            ordered: true,
         };
-        let (rows, width) = if pooling == Pooling::None {
-            (ids.len(), c.n_embd)
-        } else {
-            (seqs.len(), c.dim())
-        };
-        if out.len() != rows * width {
-            return Err(bad(format!(
-                "output holds {} floats, expected {rows} rows × {width}",
-                out.len()
-            )));
-        }
-        let mut prev_end = 0;
-        for (i, r) in seqs.iter().enumerate() {
-            if r.is_empty() || r.end > ids.len() {
-                return Err(bad(format!(
-                    "sequence {i} range {r:?} is empty or outside the {} ids",
-                    ids.len()
-                )));
-            }
-            // RoPE rotates each sequence's rows in place: overlapping ranges would rotate twice.
-            if r.start < prev_end {
-                return Err(bad(format!(
-                    "sequence {i} range {r:?} overlaps or precedes the previous sequence"
-                )));
-            }
-            prev_end = r.end;
-            if r.len() > c.n_ctx {
-                return Err(bad(format!(
-                    "sequence {i} has {} tokens, more than the context length {}",
-                    r.len(),
-                    c.n_ctx
-                )));
-            }
-        }
-        if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.n_vocab) {
-            return Err(bad(format!(
-                "token id {id} is outside the vocabulary of {}",
-                self.n_vocab
-            )));
-        }
-        Ok(())
+        check_batch(&shape, ids, seqs, pooling, out)
     }
 }

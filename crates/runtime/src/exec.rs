@@ -44,13 +44,8 @@ impl<'a> Exec<'a> {
     }
 }
 
-/// Column ranges of `n` columns cut into at most `parts` pieces, each a multiple of `align`
-/// columns (but the last), none empty.
-pub fn column_ranges(n: usize, parts: usize, align: usize) -> impl Iterator<Item = Range<usize>> {
-    (0..parts.max(1)).filter_map(move |p| column_range(n, parts, align, p))
-}
-
-/// Piece `p` of [`column_ranges`]`(n, parts, align)`, or `None` if that piece is empty.
+/// Piece `p` of `n` columns cut into at most `parts` pieces, each a multiple of `align` columns
+/// (but the last), or `None` if that piece is empty or `p` is past the last one.
 pub fn column_range(n: usize, parts: usize, align: usize, p: usize) -> Option<Range<usize>> {
     let units = n.div_ceil(align.max(1));
     let parts = parts.clamp(1, units.max(1));
@@ -64,13 +59,15 @@ pub fn column_range(n: usize, parts: usize, align: usize, p: usize) -> Option<Ra
 
 #[cfg(test)]
 mod tests {
-    use super::column_ranges;
+    use super::column_range;
 
     #[test]
     fn column_ranges_cover_every_column_once() {
         for n in [0usize, 1, 15, 16, 17, 384, 1536, 1000] {
             for parts in 1..=9 {
-                let r: Vec<_> = column_ranges(n, parts, 16).collect();
+                let r: Vec<_> = (0..parts)
+                    .filter_map(|p| column_range(n, parts, 16, p))
+                    .collect();
                 assert!(r.len() <= parts);
                 let mut next = 0;
                 for x in &r {

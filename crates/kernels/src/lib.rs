@@ -22,6 +22,8 @@ pub mod attention;
 pub mod block;
 pub mod elementwise;
 pub mod gemm;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod isa;
 mod math;
 pub mod q8_0;

@@ -1,0 +1,7 @@
+// BF16 weights as stored in the GGUF file: two per 32-bit word, the lower first. A bf16 is
+// the upper half of an f32, so widening is a shift.
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+
+fn w_at(i: u32) -> f32 {
+    return bitcast<f32>((w[i >> 1u] >> ((i & 1u) * 16u)) << 16u);
+}

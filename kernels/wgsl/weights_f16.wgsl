@@ -1,0 +1,7 @@
+// F16 weights as stored in the GGUF file: two halves per 32-bit word, the lower first
+// (the upload pads an odd count with one zero half).
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+
+fn w_at(i: u32) -> f32 {
+    return unpack2x16float(w[i >> 1u])[i & 1u];
+}

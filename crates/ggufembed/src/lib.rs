@@ -27,4 +27,4 @@ pub use embeddings::Embeddings;
 pub use error::{Error, Result};
 pub use gguf_loader;
 pub use model::{EmbedIter, Embedded, Model, open, open_with};
-pub use options::{Options, Parallelism, Pooling, prompt_presets};
+pub use options::{Device, Options, Parallelism, Pooling, prompt_presets};

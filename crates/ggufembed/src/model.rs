@@ -24,8 +24,9 @@ use ggufembed_runtime::{Pooling, RuntimeError, Tokenizer};
 
 use crate::embeddings::Embeddings;
 use crate::error::{Error, Result};
-use crate::options::{Options, Parallelism};
+use crate::options::{Device, Options, Parallelism};
 
+mod device;
 mod stream;
 
 pub use stream::{EmbedIter, Embedded};
@@ -94,6 +95,8 @@ pub struct Model {
     options: Options,
     /// One scratch per pool worker, indexed by the worker's index.
     scratch: Vec<Mutex<WorkerScratch>>,
+    /// The GPU backend, when the model runs there (see [`Options::device`]).
+    gpu: Option<device::Gpu>,
 }
 
 /// Opens the GGUF model at `path` with default [`Options`].
@@ -242,6 +245,7 @@ impl Model {
             Weights::Bert(w) => w.config().n_embd,
             Weights::Gemma(w) => w.out_dim(pooling),
         };
+        let gpu = device::select(options.device, &arch_name, &weights)?;
         log::debug!(
             "ggufembed: {threads} workers, token budget {token_budget}, parallelism {:?}",
             options.parallelism
@@ -262,6 +266,7 @@ impl Model {
             token_budget,
             prompt,
             options,
+            gpu,
         })
     }
 
@@ -300,6 +305,29 @@ impl Model {
         match self.arch {
             Arch::Bert(_) => "bert",
             Arch::Gemma(_) => "gemma-embedding",
+        }
+    }
+
+    /// Where the model runs: [`Device::Cpu`] or [`Device::Gpu`] (never `Auto`: that is
+    /// resolved at `open`).
+    pub fn device(&self) -> Device {
+        if self.gpu.is_some() {
+            Device::Gpu
+        } else {
+            Device::Cpu
+        }
+    }
+
+    /// The GPU adapter the model runs on, e.g. "NVIDIA H100 (Vulkan, DiscreteGpu, …)"; `None`
+    /// on the CPU.
+    pub fn gpu_adapter(&self) -> Option<String> {
+        #[cfg(feature = "gpu")]
+        {
+            self.gpu.as_ref().map(|g| g.context().adapter().to_string())
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            None
         }
     }
 
@@ -445,6 +473,9 @@ impl Model {
         let n = tokens.len();
         if n == 0 {
             return Ok(());
+        }
+        if let Some(gpu) = &self.gpu {
+            return self.run_gpu(gpu, get, tokens, offsets, out);
         }
         let threads = self.pool.threads();
         // Longest first (ties by index, so the schedule is a function of the input): workers

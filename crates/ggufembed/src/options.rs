@@ -35,6 +35,48 @@ impl std::str::FromStr for Parallelism {
     }
 }
 
+/// Where a model runs (see [`Options::device`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Device {
+    /// The GPU when this build has the `gpu` feature and a hardware adapter is found and the
+    /// model's architecture runs there (BERT); otherwise the CPU, with the reason logged at
+    /// info level. Software adapters (Mesa's lavapipe, WARP) are passed over: they run the
+    /// shaders on the CPU, slower than the CPU kernels.
+    #[default]
+    Auto,
+    /// The CPU kernels.
+    Cpu,
+    /// The GPU (any adapter, software ones included); an error if there is none, the build
+    /// lacks the `gpu` feature, or the architecture does not run there.
+    Gpu,
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "gpu" => Ok(Device::Gpu),
+            other => Err(format!(
+                "unknown device '{other}' (expected auto, cpu or gpu)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Device::Auto => "auto",
+            Device::Cpu => "cpu",
+            Device::Gpu => "gpu",
+        })
+    }
+}
+
 /// How a model is opened and run. `Options::default()` is what [`open`](crate::open) uses.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -66,6 +108,9 @@ pub struct Options {
     /// A documented prompt preset of the model's architecture (see [`prompt_presets`]); not
     /// together with `prompt`.
     pub prompt_name: Option<String>,
+    /// Where the model runs (default [`Device::Auto`]). On the GPU, `threads`, `parallelism`
+    /// and the token/memory budgets do not apply: batches are sized for the device.
+    pub device: Device,
 }
 
 /// The prompt presets of an architecture: `(name, prompt)` pairs, empty if it has none.
@@ -107,6 +152,7 @@ impl Default for Options {
             latency_target: Duration::from_millis(100),
             prompt: None,
             prompt_name: None,
+            device: Device::Auto,
         }
     }
 }
@@ -163,6 +209,12 @@ impl Options {
     /// Sets a prompt prepended to every text.
     pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
         self.prompt = Some(prompt.into());
+        self
+    }
+
+    /// Sets where the model runs.
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
         self
     }
 

@@ -56,6 +56,12 @@ pub enum RuntimeError {
         reason: String,
     },
 
+    /// The GPU backend failed: no adapter, a buffer above the device's limits, or an error
+    /// the device reported.
+    #[cfg(feature = "gpu")]
+    #[error(transparent)]
+    Gpu(#[from] ggufembed_kernels::gpu::GpuError),
+
     /// An argument passed by the caller is out of its documented range.
     #[error("invalid argument '{name}': {reason}")]
     InvalidArgument {

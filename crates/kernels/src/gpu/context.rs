@@ -1,7 +1,7 @@
 //! [`GpuContext`]: adapter choice, the device, its compiled pipelines, and error capture.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::shaders::{self, WeightKind};
 
@@ -93,14 +93,38 @@ pub(crate) struct Pipeline {
     pub(crate) layout: wgpu::BindGroupLayout,
 }
 
+/// The shaders a pass can dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shader {
+    Matmul(WeightKind),
+    Gather(WeightKind),
+    LayerNorm,
+    Attention,
+    Pool,
+    L2Normalize,
+}
+
+impl Shader {
+    const COUNT: usize = 2 * WeightKind::ALL.len() + 4;
+
+    fn index(self) -> usize {
+        let n = WeightKind::ALL.len();
+        match self {
+            Shader::Matmul(k) => k.index(),
+            Shader::Gather(k) => n + k.index(),
+            Shader::LayerNorm => 2 * n,
+            Shader::Attention => 2 * n + 1,
+            Shader::Pool => 2 * n + 2,
+            Shader::L2Normalize => 2 * n + 3,
+        }
+    }
+}
+
+/// Pipelines compiled on first use: a model needs the matmul and gather of its own weight
+/// types only, and a shader compile is slow on software drivers (lavapipe compiles with LLVM).
 #[derive(Debug)]
 pub(crate) struct Pipelines {
-    pub(crate) matmul: Vec<Pipeline>,
-    pub(crate) gather: Vec<Pipeline>,
-    pub(crate) layer_norm: Pipeline,
-    pub(crate) attention: Pipeline,
-    pub(crate) pool: Pipeline,
-    pub(crate) l2_normalize: Pipeline,
+    compiled: [OnceLock<Pipeline>; Shader::COUNT],
 }
 
 /// A GPU device with every pipeline compiled. Create one per model (or share it); it is
@@ -207,7 +231,9 @@ impl GpuContext {
             let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert_with(|| format!("device lost ({reason:?}): {message}"));
         });
-        let pipelines = compile(&device);
+        let pipelines = Pipelines {
+            compiled: std::array::from_fn(|_| OnceLock::new()),
+        };
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("unused binding"),
             size: 16,
@@ -229,6 +255,29 @@ impl GpuContext {
         };
         ctx.check()?;
         Ok(ctx)
+    }
+
+    /// A context shared by the whole process, created on first use for each policy: every
+    /// model opened on the GPU shares one device and its compiled pipelines. An error is not
+    /// cached (a later call looks for adapters again).
+    ///
+    /// # Errors
+    /// As [`GpuContext::new`].
+    pub fn shared(policy: AdapterPolicy) -> Result<Arc<GpuContext>, GpuError> {
+        static SHARED: Mutex<[Option<Arc<GpuContext>>; 2]> = Mutex::new([None, None]);
+        let mut slots = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = &mut slots[usize::from(policy == AdapterPolicy::AllowSoftware)];
+        if let Some(ctx) = slot {
+            return Ok(ctx.clone());
+        }
+        let ctx = Arc::new(GpuContext::new(policy)?);
+        *slot = Some(ctx.clone());
+        Ok(ctx)
+    }
+
+    /// The pipeline of `shader`, compiled on first use.
+    pub(crate) fn pipeline(&self, shader: Shader) -> &Pipeline {
+        self.pipelines.compiled[shader.index()].get_or_init(|| compile(&self.device, shader))
     }
 
     /// The adapter this context runs on.
@@ -288,25 +337,21 @@ fn pipeline(device: &wgpu::Device, label: &str, source: &str) -> Pipeline {
     Pipeline { pipeline, layout }
 }
 
-fn compile(device: &wgpu::Device) -> Pipelines {
-    let per_kind = |name: &str, body: &str| -> Vec<Pipeline> {
-        WeightKind::ALL
-            .iter()
-            .map(|&k| {
-                pipeline(
-                    device,
-                    &format!("{name}_{}", k.name()),
-                    &shaders::with_weights(k, body),
-                )
-            })
-            .collect()
-    };
-    Pipelines {
-        matmul: per_kind("matmul", shaders::MATMUL),
-        gather: per_kind("gather", shaders::GATHER),
-        layer_norm: pipeline(device, "layer_norm", shaders::LAYER_NORM),
-        attention: pipeline(device, "attention", shaders::ATTENTION),
-        pool: pipeline(device, "pool", shaders::POOL),
-        l2_normalize: pipeline(device, "l2_normalize", shaders::L2_NORMALIZE),
+fn compile(device: &wgpu::Device, shader: Shader) -> Pipeline {
+    match shader {
+        Shader::Matmul(k) => pipeline(
+            device,
+            &format!("matmul_{}", k.name()),
+            &shaders::with_weights(k, shaders::MATMUL),
+        ),
+        Shader::Gather(k) => pipeline(
+            device,
+            &format!("gather_{}", k.name()),
+            &shaders::with_weights(k, shaders::GATHER),
+        ),
+        Shader::LayerNorm => pipeline(device, "layer_norm", shaders::LAYER_NORM),
+        Shader::Attention => pipeline(device, "attention", shaders::ATTENTION),
+        Shader::Pool => pipeline(device, "pool", shaders::POOL),
+        Shader::L2Normalize => pipeline(device, "l2_normalize", shaders::L2_NORMALIZE),
     }
 }

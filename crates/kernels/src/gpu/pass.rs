@@ -2,7 +2,7 @@
 
 use wgpu::util::DeviceExt;
 
-use super::context::{GpuContext, GpuError, Pipeline};
+use super::context::{GpuContext, GpuError, Pipeline, Shader};
 use super::weights::{GpuBuffer, GpuMatrix};
 
 /// Rows of a matmul tile (`matmul.wgsl`'s BM and BN).
@@ -143,7 +143,7 @@ impl<'c> GpuPass<'c> {
         bindings.push((5, y.buf.clone()));
         let flags = u32::from(bias.is_some()) | (u32::from(gelu) << 1);
         self.push(
-            &self.ctx.pipelines.matmul[w.kind.index()],
+            self.ctx.pipeline(Shader::Matmul(w.kind)),
             [u(m), u(n), u(k), flags, 0, 0, 0, 0],
             bindings,
             [groups(n, MATMUL_TILE), groups(m, MATMUL_TILE), 1],
@@ -181,7 +181,7 @@ impl<'c> GpuPass<'c> {
         bindings.push((5, y.buf.clone()));
         let flags = u32::from(idx.is_some()) | (u32::from(accumulate) << 1);
         self.push(
-            &self.ctx.pipelines.gather[table.kind.index()],
+            self.ctx.pipeline(Shader::Gather(table.kind)),
             [u(t), u(d), flags, 0, 0, 0, 0, 0],
             bindings,
             [groups(d, GROUP), u(t), 1],
@@ -226,7 +226,7 @@ impl<'c> GpuPass<'c> {
             (5, x.buf.clone()),
         ];
         self.push(
-            &self.ctx.pipelines.layer_norm,
+            self.ctx.pipeline(Shader::LayerNorm),
             [
                 u(t),
                 u(d),
@@ -285,7 +285,7 @@ impl<'c> GpuPass<'c> {
             (5, out.buf.clone()),
         ];
         self.push(
-            &self.ctx.pipelines.attention,
+            self.ctx.pipeline(Shader::Attention),
             [
                 u(s.n_head),
                 u(s.n_kv_head),
@@ -325,7 +325,7 @@ impl<'c> GpuPass<'c> {
             (5, out.buf.clone()),
         ];
         self.push(
-            &self.ctx.pipelines.pool,
+            self.ctx.pipeline(Shader::Pool),
             [u(n_seq), u(d), mode, 0, 0, 0, 0, 0],
             bindings,
             [groups(d, GROUP), u(n_seq), 1],
@@ -336,7 +336,7 @@ impl<'c> GpuPass<'c> {
     pub fn l2_normalize(&mut self, x: &GpuBuffer, rows: usize, d: usize) {
         assert!(x.len >= rows * d, "l2_normalize: x too short");
         self.push(
-            &self.ctx.pipelines.l2_normalize,
+            self.ctx.pipeline(Shader::L2Normalize),
             [u(rows), u(d), 0, 0, 0, 0, 0, 0],
             vec![(5, x.buf.clone())],
             [u(rows), 1, 1],

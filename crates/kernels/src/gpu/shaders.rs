@@ -18,7 +18,7 @@ impl WeightKind {
         WeightKind::Q8_0,
     ];
 
-    pub(crate) fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize
     }
 

@@ -10,6 +10,8 @@
 //! embedding is bit-identical whatever it is batched with.
 
 mod config;
+#[cfg(feature = "gpu")]
+mod gpu;
 
 use std::ops::Range;
 
@@ -17,6 +19,8 @@ use gguf_loader::GgufFile;
 use ggufembed_kernels::AttentionParams;
 
 pub use config::BertConfig;
+#[cfg(feature = "gpu")]
+pub use gpu::{BertGpu, GPU_MAX_TOKENS};
 
 use crate::batch::{BatchShape, check_batch, grow, pool_rows};
 use crate::error::{Result, RuntimeError};

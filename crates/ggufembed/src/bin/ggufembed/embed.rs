@@ -31,6 +31,7 @@ pub struct EmbedArgs {
     pub latency_ms: Option<u64>,
     pub prompt: Option<String>,
     pub prompt_name: Option<String>,
+    pub device: ggufembed::Device,
 }
 
 /// One input record: its text and, for JSONL, the other fields to carry through.
@@ -188,6 +189,7 @@ pub fn embed(model_path: &Path, io_args: &InputArgs, args: &EmbedArgs) -> Result
     options.memory_budget = args.memory_budget_mib.map(|m| m.saturating_mul(1 << 20));
     options.prompt = args.prompt.clone();
     options.prompt_name = args.prompt_name.clone();
+    options.device = args.device;
     if let Some(ms) = args.latency_ms {
         options.latency_target = Duration::from_millis(ms);
     }

@@ -71,6 +71,10 @@ enum Command {
         /// Clustering, Classification, STS, … (see the docs).
         #[arg(long = "prompt-name", value_name = "NAME")]
         prompt_name: Option<String>,
+        /// Where to run: auto (the GPU if this build has the `gpu` feature and a hardware
+        /// adapter is found, else the CPU; RUST_LOG=info says why), cpu or gpu.
+        #[arg(long, value_name = "DEVICE", default_value = "auto")]
+        device: ggufembed::Device,
         /// Pooling: mean, cls, last, or none for one vector per token (default: what the model
         /// asks for).
         #[arg(long, value_name = "P")]
@@ -135,6 +139,8 @@ struct Io {
 }
 
 fn main() -> ExitCode {
+    // Warnings by default; RUST_LOG=info shows where the model runs and why.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help and --version: print, exit 0
@@ -194,6 +200,7 @@ fn run(cli: Cli) -> Result<(), String> {
             latency_ms,
             prompt,
             prompt_name,
+            device,
             pooling,
             no_normalize,
             format,
@@ -212,6 +219,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 latency_ms: latency_ms.map(u64::from),
                 prompt,
                 prompt_name,
+                device,
             },
         ),
         Command::Tokenize { model, io } => embed::tokenize(&model, &io.into_args()),

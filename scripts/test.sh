@@ -20,6 +20,9 @@ fi
 if cargo clippy --version >/dev/null 2>&1; then
     step "cargo clippy"
     cargo clippy --workspace --all-targets --locked -- -D warnings
+    step "cargo clippy --features gpu"
+    cargo clippy --locked --all-targets -p ggufembed-kernels -p ggufembed-runtime -p ggufembed \
+        --features ggufembed-kernels/gpu,ggufembed-runtime/gpu,ggufembed/gpu -- -D warnings
 else
     echo "warning: clippy is not installed; skipping lints"
 fi
@@ -56,6 +59,24 @@ fi
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "GPU backend tests (feature gpu, any Vulkan driver; lavapipe in CI)"
+if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || [ -n "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ]; then
+    # Mesa's drivers complain on every device open without a runtime dir.
+    if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+        export XDG_RUNTIME_DIR
+        XDG_RUNTIME_DIR=$(mktemp -d)
+    fi
+    # A missing adapter is a failure here, not a SKIPPED line.
+    export GGUFEMBED_REQUIRE_GPU=1
+    cargo test --locked -p ggufembed-kernels --features gpu --test gpu
+    cargo test --locked -p ggufembed --features gpu --test gpu
+elif [ "${CI:-}" = true ]; then
+    echo "error: no Vulkan driver (mesa-vulkan-drivers); .ci/run should have installed it" >&2
+    exit 1
+else
+    echo "SKIPPED: no Vulkan driver installed (apt-get install mesa-vulkan-drivers); GPU tests not run"
+fi
 
 if [ -d ../shared/models ]; then
     step "ggufembed inspect on the shared models"

@@ -1,10 +1,13 @@
 // y (m × n) = x (m × k) · Wᵀ (+ bias) (then exact GELU), W being n rows of k values in one of
-// the GGUF storage types (`w_at`, from the weights_*.wgsl snippet put in front of this file).
+// the GGUF storage types (`w_at`/`w_at4`, from the weights_*.wgsl snippet put in front of
+// this file).
 //
-// Tiled through workgroup memory: a 16 × 16 workgroup computes a 64 × 64 tile of y, each
-// invocation 4 × 4 outputs (rows ly + 16·i, columns lx + 16·j, so that neighbours store
-// neighbouring columns). Every output is one sum over k in increasing order, whatever its
-// tile: a row's result does not depend on the batch it is in.
+// Register-blocked, no workgroup memory: each invocation computes a 4 × 4 block of y (rows
+// 4·gy.., columns 4·gx..), reading x and W four values at a time and leaving reuse to the
+// caches. On Mesa's lavapipe, the driver CI tests on, this runs 2.1× (f32) to 2.7× (q8_0)
+// faster than a 64 × 64 tile staged through workgroup memory with two barriers per k step
+// (1024×384×1536: 1.1 and 1.4 GFLOP/s against 0.54 on 2 Zen 3 cores; examples/gpu_ops_time.rs). Every output is one sum over
+// k in increasing order, whatever its block: a row's result does not depend on its batch.
 
 struct Params {
     m: u32,
@@ -18,14 +21,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
-
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
-
-// [kk][row] and [kk][col]: the inner loop reads along rows/columns at a fixed kk.
-var<workgroup> xs: array<f32, 1024>;
-var<workgroup> ws: array<f32, 1024>;
 
 // erfc(|x| / √2): Numerical Recipes' erfcc Chebyshev fit, as the CPU kernels compute it.
 fn erfc_abs_x_over_sqrt2(x: f32) -> f32 {
@@ -52,71 +47,77 @@ fn gelu(v: f32) -> f32 {
     return select(half_ve, v - half_ve, v >= 0.0);
 }
 
-@compute @workgroup_size(16, 16, 1)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let row0 = wg.y * BM;
-    let col0 = wg.x * BN;
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) {
-        acc[i] = 0.0;
+// acc += a.x·w[0] + a.y·w[1] + … as 4 fused multiply-adds in k order; w0..w3 are 4 values of k
+// for columns 0..3, transposed here so each fma updates the 4 columns of one row.
+fn dot4(acc: vec4<f32>, a: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> vec4<f32> {
+    var o = fma(vec4<f32>(a.x), vec4<f32>(w0.x, w1.x, w2.x, w3.x), acc);
+    o = fma(vec4<f32>(a.y), vec4<f32>(w0.y, w1.y, w2.y, w3.y), o);
+    o = fma(vec4<f32>(a.z), vec4<f32>(w0.z, w1.z, w2.z, w3.z), o);
+    return fma(vec4<f32>(a.w), vec4<f32>(w0.w, w1.w, w2.w, w3.w), o);
+}
+
+fn store(r: u32, c0: u32, acc: vec4<f32>) {
+    if (r >= p.m) {
+        return;
     }
-    for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        for (var e = li; e < BM * BK; e += 256u) {
-            let r = e / BK;
-            let kk = e % BK;
-            let gr = row0 + r;
-            let gk = k0 + kk;
-            var v = 0.0;
-            if (gr < p.m && gk < p.k) {
-                v = x[gr * p.k + gk];
+    for (var j = 0u; j < 4u; j++) {
+        let c = c0 + j;
+        if (c < p.n) {
+            var v = acc[j];
+            if ((p.flags & 1u) != 0u) {
+                v += bias[c];
             }
-            xs[kk * BM + r] = v;
-        }
-        for (var e = li; e < BN * BK; e += 256u) {
-            let c = e / BK;
-            let kk = e % BK;
-            let gc = col0 + c;
-            let gk = k0 + kk;
-            var v = 0.0;
-            if (gc < p.n && gk < p.k) {
-                v = w_at(gc * p.k + gk);
+            if ((p.flags & 2u) != 0u) {
+                v = gelu(v);
             }
-            ws[kk * BN + c] = v;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = xs[kk * BM + lid.y + 16u * i];
-                b[i] = ws[kk * BN + lid.x + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
-                }
-            }
-        }
-        workgroupBarrier();
-    }
-    for (var i = 0u; i < 4u; i++) {
-        let r = row0 + lid.y + 16u * i;
-        for (var j = 0u; j < 4u; j++) {
-            let c = col0 + lid.x + 16u * j;
-            if (r < p.m && c < p.n) {
-                var v = acc[i * 4u + j];
-                if ((p.flags & 1u) != 0u) {
-                    v += bias[c];
-                }
-                if ((p.flags & 2u) != 0u) {
-                    v = gelu(v);
-                }
-                y[r * p.n + c] = v;
-            }
+            y[r * p.n + c] = v;
         }
     }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 4u;
+    if (row0 >= p.m || col0 >= p.n) {
+        return;
+    }
+    // Rows and columns past the edge repeat the last one (their results are not stored), so
+    // the loop needs no bounds checks. Plain variables rather than arrays: indexed private
+    // arrays became memory accesses on lavapipe.
+    let r0 = row0 * p.k;
+    let r1 = min(row0 + 1u, p.m - 1u) * p.k;
+    let r2 = min(row0 + 2u, p.m - 1u) * p.k;
+    let r3 = min(row0 + 3u, p.m - 1u) * p.k;
+    let c0 = col0 * p.k;
+    let c1 = min(col0 + 1u, p.n - 1u) * p.k;
+    let c2 = min(col0 + 2u, p.n - 1u) * p.k;
+    let c3 = min(col0 + 3u, p.n - 1u) * p.k;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let k4 = select(0u, p.k, (p.k & 3u) == 0u);
+    for (var kk = 0u; kk < k4; kk += 4u) {
+        let w0 = w_at4(c0 + kk);
+        let w1 = w_at4(c1 + kk);
+        let w2 = w_at4(c2 + kk);
+        let w3 = w_at4(c3 + kk);
+        acc0 = dot4(acc0, vec4<f32>(x[r0 + kk], x[r0 + kk + 1u], x[r0 + kk + 2u], x[r0 + kk + 3u]), w0, w1, w2, w3);
+        acc1 = dot4(acc1, vec4<f32>(x[r1 + kk], x[r1 + kk + 1u], x[r1 + kk + 2u], x[r1 + kk + 3u]), w0, w1, w2, w3);
+        acc2 = dot4(acc2, vec4<f32>(x[r2 + kk], x[r2 + kk + 1u], x[r2 + kk + 2u], x[r2 + kk + 3u]), w0, w1, w2, w3);
+        acc3 = dot4(acc3, vec4<f32>(x[r3 + kk], x[r3 + kk + 1u], x[r3 + kk + 2u], x[r3 + kk + 3u]), w0, w1, w2, w3);
+    }
+    // k not a multiple of 4 (float weights only): one value at a time, still in k order.
+    for (var kk = k4; kk < p.k; kk++) {
+        let wv = vec4<f32>(w_at(c0 + kk), w_at(c1 + kk), w_at(c2 + kk), w_at(c3 + kk));
+        acc0 = fma(vec4<f32>(x[r0 + kk]), wv, acc0);
+        acc1 = fma(vec4<f32>(x[r1 + kk]), wv, acc1);
+        acc2 = fma(vec4<f32>(x[r2 + kk]), wv, acc2);
+        acc3 = fma(vec4<f32>(x[r3 + kk]), wv, acc3);
+    }
+    store(row0, col0, acc0);
+    store(row0 + 1u, col0, acc1);
+    store(row0 + 2u, col0, acc2);
+    store(row0 + 3u, col0, acc3);
 }

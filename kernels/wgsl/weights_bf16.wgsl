@@ -5,3 +5,10 @@
 fn w_at(i: u32) -> f32 {
     return bitcast<f32>((w[i >> 1u] >> ((i & 1u) * 16u)) << 16u);
 }
+
+// Values i..i+4 (i a multiple of 4).
+fn w_at4(i: u32) -> vec4<f32> {
+    let a = w[i >> 1u];
+    let b = w[(i >> 1u) + 1u];
+    return bitcast<vec4<f32>>(vec4<u32>(a << 16u, a & 0xffff0000u, b << 16u, b & 0xffff0000u));
+}

@@ -11,3 +11,16 @@ fn w_at(i: u32) -> f32 {
     let q = extractBits(bitcast<i32>(w_qs[(b << 3u) + (j >> 2u)]), (j & 3u) * 8u, 8u);
     return f32(q) * unpack2x16float(w_d[b >> 1u])[b & 1u];
 }
+
+// Values i..i+4 (i a multiple of 4): one word of quants, one scale.
+fn w_at4(i: u32) -> vec4<f32> {
+    let b = i >> 5u;
+    let word = bitcast<i32>(w_qs[i >> 2u]);
+    let q = vec4<i32>(
+        extractBits(word, 0u, 8u),
+        extractBits(word, 8u, 8u),
+        extractBits(word, 16u, 8u),
+        extractBits(word, 24u, 8u),
+    );
+    return vec4<f32>(q) * unpack2x16float(w_d[b >> 1u])[b & 1u];
+}

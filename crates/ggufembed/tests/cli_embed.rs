@@ -169,8 +169,36 @@ fn bad_models_and_arguments() {
         &["embed", "-m", "x", "--token-budget", "0"],
         &["embed", "-m", "x", "--parallelism", "sideways"],
         &["embed", "-m", "x", "--format", "csv"],
+        &["embed", "-m", "x", "--device", "tpu"],
     ] {
         assert_eq!(run(args, b"").status.code(), Some(2), "{args:?}");
+    }
+}
+
+/// `--device cpu` runs; `--device gpu` in a build without the `gpu` feature is a clear error.
+#[test]
+fn device_flag() {
+    let (_dir, m) = model();
+    let out = run(
+        &["embed", "-m", &m, "--text-lines", "--device", "cpu"],
+        b"the cat\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !cfg!(feature = "gpu") {
+        let out = run(
+            &["embed", "-m", &m, "--text-lines", "--device", "gpu"],
+            b"the cat\n",
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("no GPU backend; rebuild with `--features gpu`"),
+            "{err}"
+        );
     }
 }
 

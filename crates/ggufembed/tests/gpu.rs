@@ -1,7 +1,8 @@
 //! The GPU path (feature `gpu`) through the public API, on whatever adapter the machine has
 //! (Mesa's lavapipe in CI):
 //! - all-MiniLM-L6-v2 on the dev fixture against sentence-transformers (f32 ≥ 0.99999, q8_0 ≥
-//!   0.998) and against our own CPU path (≥ 0.99999), when the shared models are present;
+//!   0.998) and against our own CPU path (f32 ≥ 0.99999; q8_0 ≥ 0.999, see below), when the
+//!   shared models are present;
 //! - a generated tiny BERT (F32, F16, Q8_0; every pooling) against the CPU path, always;
 //! - bit-identical results whatever a text is batched with; clear errors where the GPU path
 //!   cannot run.
@@ -133,9 +134,13 @@ fn minilm_f32_matches_sentence_transformers_and_cpu() {
     check_minilm("f32", 0.99999, 0.99999);
 }
 
+/// The CPU's Q8_0 path also quantizes activations (per 16 values, a speed trade of its int8
+/// kernels); the GPU keeps them f32 and is the closer of the two to sentence-transformers
+/// (worst 0.99944 against the CPU's 0.9985 on lavapipe). Against the CPU the worst text is
+/// 0.99917, hence the looser bar there; the f32 file holds both paths to 0.99999.
 #[test]
 fn minilm_q8_0_matches_sentence_transformers_and_cpu() {
-    check_minilm("q8_0", 0.998, 0.99999);
+    check_minilm("q8_0", 0.998, 0.999);
 }
 
 const TEXTS: &[&str] = &[
@@ -262,4 +267,55 @@ fn architectures_without_a_gpu_graph_are_refused_or_fall_back() {
     );
     let m = open_with(&path, Options::default()).unwrap();
     assert_eq!(m.device(), Device::Cpu);
+}
+
+/// Through the CLI: no adapter for an explicit `--device gpu` is an error naming the problem;
+/// `auto` runs on the CPU and says why at info level.
+#[test]
+fn cli_device_choice_and_missing_adapter() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let path = TinyBert::default().write(dir.path(), "tiny.gguf");
+    let run = |device: &str, backend: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ggufembed"));
+        cmd.args([
+            "embed",
+            "-m",
+            path.to_str().unwrap(),
+            "--text-lines",
+            "--device",
+            device,
+        ])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        if let Some(b) = backend {
+            // A backend this platform does not build (DX12 on Linux): no adapter at all.
+            cmd.env("WGPU_BACKEND", b);
+        }
+        let mut child = cmd.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"the cat\n").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    if cfg!(target_os = "linux") {
+        let out = run("gpu", Some("dx12"));
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("error: no usable GPU adapter"), "{err}");
+        let out = run("auto", Some("dx12"));
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("device auto: CPU (no usable GPU adapter"),
+            "{err}"
+        );
+    }
+    let out = run("auto", None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::TinyBert;
 use gguf_loader::{GgmlType, Value};
-use ggufembed::{Error, Options, Pooling};
+use ggufembed::{Device, Error, Options, Pooling};
 
 fn open_err(spec: TinyBert) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -123,6 +123,23 @@ fn options_are_checked_against_the_model() {
         let err = ggufembed::open_with(&path, opts).unwrap_err();
         assert!(matches!(err, Error::InvalidOption { .. }), "{err}");
         assert!(err.to_string().contains(needle), "{err}");
+    }
+    // Without the `gpu` feature an explicit GPU request names the missing feature; `auto` and
+    // `cpu` run on the CPU.
+    if !cfg!(feature = "gpu") {
+        let err = ggufembed::open_with(&path, Options::default().device(Device::Gpu)).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidOption { name: "device", .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--features gpu"), "{err}");
+    }
+    for device in [Device::Auto, Device::Cpu] {
+        let m = ggufembed::open_with(&path, Options::default().device(device)).unwrap();
+        if !cfg!(feature = "gpu") || device == Device::Cpu {
+            assert_eq!(m.device(), Device::Cpu);
+            assert_eq!(m.gpu_adapter(), None);
+        }
     }
 }
 

@@ -52,7 +52,7 @@ fn upload(c: &GpuContext, v: &[f32]) -> GpuBuffer {
     c.upload_f32("test input", v).unwrap()
 }
 
-fn run(c: &GpuContext, pass: GpuPass<'_>, src: &GpuBuffer, len: usize) -> Vec<f32> {
+fn run(pass: GpuPass<'_>, src: &GpuBuffer, len: usize) -> Vec<f32> {
     let mut out = vec![f32::NAN; len];
     pass.submit_and_read(src, &mut out).unwrap();
     out
@@ -154,7 +154,7 @@ fn check_matmul(kind: Kind, m: usize, k: usize, n: usize, bias: bool, gelu: bool
     let (xb, bb, yb) = (upload(c, &x), upload(c, &b), c.buffer("y", m * n).unwrap());
     let mut pass = GpuPass::new(c);
     pass.matmul(&xb, m, &w, bias.then_some(&bb), gelu, &yb);
-    let got = run(c, pass, &yb, m * n);
+    let got = run(pass, &yb, m * n);
     let want: Vec<f64> = (0..m * n)
         .map(|e| {
             let (r, col) = (e / n, e % n);
@@ -202,13 +202,13 @@ fn matmul_rows_are_bit_identical_in_any_batch() {
         let (xb, yb) = (upload(c, &x), c.buffer("y", 130 * n).unwrap());
         let mut p = GpuPass::new(c);
         p.matmul(&xb, 130, &w, None, true, &yb);
-        run(c, p, &yb, 130 * n)
+        run(p, &yb, 130 * n)
     };
     for r in [0, 63, 64, 129] {
         let (xb, yb) = (upload(c, &x[r * k..(r + 1) * k]), c.buffer("y", n).unwrap());
         let mut p = GpuPass::new(c);
         p.matmul(&xb, 1, &w, None, true, &yb);
-        let one = run(c, p, &yb, n);
+        let one = run(p, &yb, n);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&one), bits(&big[r * n..(r + 1) * n]), "row {r}");
     }
@@ -230,7 +230,7 @@ fn gather_rows_and_accumulate() {
         let mut p = GpuPass::new(c);
         p.gather(&w, Some(&ib), idx.len(), false, &y);
         p.gather(&w2, None, idx.len(), true, &y);
-        let got = run(c, p, &y, idx.len() * d);
+        let got = run(p, &y, idx.len() * d);
         let want: Vec<f64> = idx
             .iter()
             .flat_map(|&r| (0..d).map(move |i| (r as usize, i)))
@@ -252,7 +252,7 @@ fn layer_norm_with_and_without_residual() {
             let (rb, gb, bb) = (upload(c, &r), upload(c, &g), upload(c, &b));
             let mut p = GpuPass::new(c);
             p.layer_norm(&xb, residual.then_some(&rb), t, d, &gb, &bb, 1e-12);
-            let got = run(c, p, &xb, t * d);
+            let got = run(p, &xb, t * d);
             let mut want = Vec::new();
             for row in 0..t {
                 let v: Vec<f64> = (0..d)
@@ -316,7 +316,7 @@ fn check_attention(lens: &[usize], n_head: usize, n_kv: usize, hd: usize, causal
     };
     let mut p = GpuPass::new(c);
     p.attention(&qb, &kb, &vb, &ts, t, &shape, &out);
-    let got = run(c, p, &out, t * qs);
+    let got = run(p, &out, t * qs);
     let mut want = vec![0.0f64; t * qs];
     let mut start = 0;
     for &l in lens {
@@ -387,7 +387,7 @@ fn pool_and_normalize() {
         let mut p = GpuPass::new(c);
         p.pool(&xb, &sb, lens.len(), d, mode, &out);
         p.l2_normalize(&out, lens.len(), d);
-        let got = run(c, p, &out, lens.len() * d);
+        let got = run(p, &out, lens.len() * d);
         let mut want = Vec::new();
         let mut start = 0;
         for &l in &lens {

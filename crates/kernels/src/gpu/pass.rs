@@ -5,8 +5,8 @@ use wgpu::util::DeviceExt;
 use super::context::{GpuContext, GpuError, Pipeline, Shader};
 use super::weights::{GpuBuffer, GpuMatrix};
 
-/// Rows of a matmul tile (`matmul.wgsl`'s BM and BN).
-const MATMUL_TILE: usize = 64;
+/// Rows and columns of y per matmul workgroup (8 × 8 invocations of 4 × 4 outputs).
+const MATMUL_TILE: usize = 32;
 /// Invocations of the one-dimensional shaders.
 const GROUP: usize = 64;
 /// Widest attention head `attention.wgsl` handles.
@@ -294,10 +294,10 @@ impl<'c> GpuPass<'c> {
                 u(s.kv_stride),
                 u32::from(s.causal),
                 s.scale.to_bits(),
-                0,
+                u(t),
             ],
             bindings,
-            [u(t), u(s.n_head), 1],
+            [groups(t, GROUP), u(s.n_head), groups(s.head_dim, 32)],
         );
     }
 

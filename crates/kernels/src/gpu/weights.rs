@@ -72,11 +72,11 @@ impl GpuBuffer {
 /// Little-endian words of 16-bit values, two per word, the lower first (an odd count padded
 /// with a zero).
 fn pack_halves(bits: impl ExactSizeIterator<Item = u16>) -> Vec<u8> {
-    let mut out = Vec::with_capacity((bits.len() + 1) / 2 * 4);
+    let mut out = Vec::with_capacity(bits.len().div_ceil(2) * 4);
     for b in bits {
         out.extend_from_slice(&b.to_le_bytes());
     }
-    if out.len() % 4 != 0 {
+    if !out.len().is_multiple_of(4) {
         out.extend_from_slice(&[0, 0]);
     }
     out
@@ -132,7 +132,7 @@ impl GpuContext {
             GpuWeightData::F16(v) => v.len(),
             GpuWeightData::Bf16(v) => v.len(),
             GpuWeightData::Q8_0(b) => {
-                if k % QK8_0 != 0 {
+                if !k.is_multiple_of(QK8_0) {
                     return Err(shape(format!(
                         "Q8_0 rows of {k} values (not a multiple of 32)"
                     )));

@@ -108,7 +108,7 @@ fn check_minilm(kind: &str, vs_reference: f64, vs_cpu: f64) {
         }
     }
     eprintln!(
-        "{kind}: {} texts, worst cosine vs sentence-transformers {:.7} (text {}), vs CPU {:.7} (text {})",
+        "{kind}: {} texts, worst cosine vs sentence-transformers {:.9} (text {}), vs CPU {:.9} (text {})",
         cases.len(),
         worst_ref.0,
         worst_ref.1,

@@ -126,6 +126,10 @@ struct Args {
     /// truncated.
     #[arg(long = "max-len", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_len: Option<u32>,
+    /// Where to run: auto, cpu or gpu (the GPU needs a build with `--features gpu`; its
+    /// per-operation breakdown is not timed, throughput and latency are).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: ggufembed::Device,
     /// Kernel tier: scalar, avx2, avx512 or neon (sets GGUFEMBED_ISA; default: detected).
     #[arg(long, value_name = "ISA")]
     isa: Option<Isa>,
@@ -218,7 +222,9 @@ fn run(args: Args) -> Result<(), String> {
         unsafe { std::env::set_var("GGUFEMBED_ISA", isa.name()) };
     }
 
-    let mut options = Options::default().parallelism(args.parallelism);
+    let mut options = Options::default()
+        .parallelism(args.parallelism)
+        .device(args.device);
     if let Some(t) = args.threads {
         options = options.threads(usize::from(t));
     }
@@ -347,6 +353,10 @@ fn run(args: Args) -> Result<(), String> {
         token_budget: model.token_budget(),
         max_len,
         isa: isa.name(),
+        device: match model.gpu_adapter() {
+            Some(a) => format!("gpu: {a}"),
+            None => "cpu".into(),
+        },
         iterations: args.iterations,
         warmup: args.warmup,
         timers,

@@ -33,6 +33,8 @@ pub struct Run<'a> {
     pub token_budget: usize,
     pub max_len: usize,
     pub isa: &'static str,
+    /// "cpu", or "gpu: " and the adapter.
+    pub device: String,
     pub iterations: u32,
     pub warmup: u32,
     /// Whether the per-operation timers ran.
@@ -130,6 +132,7 @@ impl Run<'_> {
                 "token_budget": self.token_budget,
                 "max_len": self.max_len,
                 "isa": self.isa,
+                "device": self.device,
                 "iterations": self.iterations,
                 "warmup": self.warmup,
                 "timers": self.timers,
@@ -242,8 +245,9 @@ impl Run<'_> {
             ms(self.load)
         ));
         line(format!(
-            "  run          {} thread{}, batch {}, parallelism {}, token budget {}, ISA {}; \
+            "  run          {}; {} thread{}, batch {}, parallelism {}, token budget {}, ISA {}; \
              {} measured pass{} after {} warm-up",
+            self.device,
             self.threads,
             plural(self.threads),
             self.batch_size,

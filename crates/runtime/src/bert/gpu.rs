@@ -58,8 +58,8 @@ struct Scratch {
     tok_seq: GpuBuffer,
     seq_info: GpuBuffer,
     pooled: GpuBuffer,
-    /// Host copies of the per-call inputs, reused.
-    host: [Vec<u32>; 4],
+    /// Host copies of the per-call positions, token→sequence and sequence tables, reused.
+    host: [Vec<u32>; 3],
 }
 
 /// A BERT model's weights on a GPU, ready to run batches.
@@ -264,7 +264,7 @@ impl BertGpu {
         let Some(s) = guard.as_mut() else {
             unreachable!("scratch was just sized")
         };
-        let [h_pos, h_tok_seq, h_seq, _] = &mut s.host;
+        let [h_pos, h_tok_seq, h_seq] = &mut s.host;
         h_pos.clear();
         h_tok_seq.clear();
         h_seq.clear();

@@ -319,3 +319,29 @@ fn cli_device_choice_and_missing_adapter() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// One GPU model shared by several threads (their batches take turns on the device): every
+/// result is the one a lone call gives.
+#[test]
+fn one_gpu_model_shared_by_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = TinyBert::default().write(dir.path(), "tiny.gguf");
+    let Some(gpu) = open_gpu(&path, Options::default()) else {
+        return;
+    };
+    let want = gpu.embed(TEXTS).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (gpu, want) = (&gpu, &want);
+            s.spawn(move || {
+                for round in 0..3 {
+                    let i = (t + round) % TEXTS.len();
+                    let e = gpu
+                        .embed(&[TEXTS[i], TEXTS[(i + 1) % TEXTS.len()]])
+                        .unwrap();
+                    assert_eq!(e.row(0), want.row(i), "thread {t} round {round}");
+                }
+            });
+        }
+    });
+}

@@ -4,67 +4,10 @@
 //! float32 embedding at max_seq_length 256) is committed. The models are the shared GGUFs when
 //! `../shared/models` exists; otherwise these tests print SKIPPED.
 
-use std::path::PathBuf;
+mod common;
 
+use common::reference::{cosine, minilm_fixture as fixture, minilm_model as model_path};
 use ggufembed::{Options, open_with};
-use serde_json::Value;
-
-struct Case {
-    text: String,
-    ids: Vec<u32>,
-    embedding: Vec<f32>,
-}
-
-fn fixture() -> Vec<Case> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/minilm-dev-reference-256.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
-    text.lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap();
-            Case {
-                text: v["text"].as_str().unwrap().to_string(),
-                ids: v["ids"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_u64().unwrap() as u32)
-                    .collect(),
-                embedding: v["embedding_256"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap() as f32)
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
-fn model_path(kind: &str) -> Option<PathBuf> {
-    let name = format!("all-MiniLM-L6-v2.{kind}.gguf");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for dir in [root.join("../shared/models"), root.join("models")] {
-        if dir.join(&name).exists() {
-            return Some(dir.join(&name));
-        }
-    }
-    eprintln!(
-        "SKIPPED: {name} not found in ../shared/models or models/ (run scripts/fetch-minilm.sh and convert)"
-    );
-    None
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
 
 fn check(kind: &str, bar: f64) {
     let Some(path) = model_path(kind) else { return };

@@ -3,7 +3,11 @@
 //! across threads and parallel modes. Fixtures are the tiny random-weight EmbeddingGemma files
 //! committed in `crates/runtime/tests/data/` (no `../shared` needed).
 
+mod common;
+
 use std::path::PathBuf;
+
+use common::reference::cosine;
 
 use ggufembed::{Options, Parallelism, open_with};
 use serde_json::Value;
@@ -43,17 +47,6 @@ fn fixture() -> Vec<Case> {
             }
         })
         .collect()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
 }
 
 fn check(file: &str, bar: f64) {

@@ -15,10 +15,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::reference::{cosine, minilm_fixture, minilm_model};
+
 use common::TinyBert;
 use gguf_loader::GgmlType;
 use ggufembed::{Device, Model, Options, Pooling, open_with};
-use serde_json::Value;
 
 /// Opens `path` on the GPU, or `None` (SKIPPED) when the machine has no adapter.
 fn open_gpu(path: &Path, options: Options) -> Option<Model> {
@@ -39,66 +40,23 @@ fn open_gpu(path: &Path, options: Options) -> Option<Model> {
     }
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    if na == 0.0 && nb == 0.0 {
-        return 1.0;
-    }
-    dot / (na * nb)
-}
-
-fn fixture() -> Vec<(String, Vec<f32>)> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/minilm-dev-reference-256.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let e = v["embedding_256"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect();
-            (v["text"].as_str().unwrap().to_string(), e)
-        })
-        .collect()
-}
-
-fn minilm(kind: &str) -> Option<PathBuf> {
-    let name = format!("all-MiniLM-L6-v2.{kind}.gguf");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for dir in [root.join("../shared/models"), root.join("models")] {
-        if dir.join(&name).exists() {
-            return Some(dir.join(&name));
-        }
-    }
-    eprintln!("SKIPPED: {name} not found in ../shared/models or models/");
-    None
-}
-
 /// Worst cosine of the GPU path against sentence-transformers and against the CPU path.
 fn check_minilm(kind: &str, vs_reference: f64, vs_cpu: f64) {
-    let Some(path) = minilm(kind) else { return };
+    let Some(path) = minilm_model(kind) else {
+        return;
+    };
     let options = Options::default().max_len(256);
     let Some(gpu) = open_gpu(&path, options.clone()) else {
         return;
     };
     let cpu = open_with(&path, options.device(Device::Cpu)).unwrap();
-    let cases = fixture();
-    let texts: Vec<&str> = cases.iter().map(|(t, _)| t.as_str()).collect();
+    let cases = minilm_fixture();
+    let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
     let g = gpu.embed(&texts).unwrap();
     let c = cpu.embed(&texts).unwrap();
     let (mut worst_ref, mut worst_cpu) = ((1.0f64, 0), (1.0f64, 0));
-    for (i, (_, want)) in cases.iter().enumerate() {
-        let r = cosine(g.row(i), want);
+    for (i, case) in cases.iter().enumerate() {
+        let r = cosine(g.row(i), &case.embedding);
         let k = cosine(g.row(i), c.row(i));
         if r < worst_ref.0 {
             worst_ref = (r, i);
@@ -232,7 +190,8 @@ fn results_do_not_depend_on_the_batch() {
     assert_eq!(bits(tok.row(2)), bits(all.row(2)), "embed_tokens");
 }
 
-/// More tokens than one device batch holds: split in input order, nothing lost.
+/// More tokens than one device batch holds: split in input order, nothing lost, every text as
+/// it is alone.
 #[test]
 fn batches_above_the_device_limit_are_split() {
     let dir = tempfile::tempdir().unwrap();
@@ -240,20 +199,26 @@ fn batches_above_the_device_limit_are_split() {
     let Some(gpu) = open_gpu(&path, Options::default()) else {
         return;
     };
-    let long = TEXTS[5];
-    let n = ggufembed_runtime_max_tokens() / 20 + 7;
-    let texts: Vec<&str> = (0..n)
-        .map(|i| if i % 3 == 0 { long } else { TEXTS[i % 5] })
-        .collect();
+    let limit = ggufembed_runtime::bert::GPU_MAX_TOKENS;
+    let (mut texts, mut total) = (Vec::new(), 0);
+    while total <= limit {
+        let t = if texts.len() % 3 == 0 {
+            TEXTS[5]
+        } else {
+            TEXTS[texts.len() % 5]
+        };
+        total += gpu.tokenize(t).unwrap().len().min(gpu.max_len());
+        texts.push(t);
+    }
     let e = gpu.embed(&texts).unwrap();
-    assert_eq!(e.len(), n);
-    let first = gpu.embed(&[long]).unwrap();
-    assert_eq!(e.row(n - 1 - (n - 1) % 3), first.row(0));
-}
-
-/// The GPU's batch limit (tokens).
-fn ggufembed_runtime_max_tokens() -> usize {
-    8192
+    assert_eq!(e.len(), texts.len());
+    assert_eq!(e.token_counts().iter().sum::<usize>(), total);
+    for t in TEXTS {
+        let alone = gpu.embed(&[t]).unwrap();
+        for (i, _) in texts.iter().enumerate().filter(|(_, x)| *x == t) {
+            assert_eq!(e.row(i), alone.row(0), "text {i}");
+        }
+    }
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! must run without the shared models.
 #![allow(dead_code)]
 
+pub mod reference;
+
 use std::path::{Path, PathBuf};
 
 use gguf_loader::{Array, GgmlType, GgufWriter, Value};

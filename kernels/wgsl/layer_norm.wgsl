@@ -1,6 +1,7 @@
 // LayerNorm of each row of x (t × d), in place, optionally after adding a residual r:
 // x = LN(x + r) · gamma + beta. One workgroup per row; mean, then the variance of the
-// deviations (two passes, as the CPU kernels do, so no cancellation).
+// deviations (two passes, as the CPU kernels do, so no cancellation). `workgroup_sum` comes
+// from workgroup_sum.wgsl, put in front of this file.
 
 struct Params {
     t: u32,
@@ -15,23 +16,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> x: array<f32>;
-
-var<workgroup> red: array<f32, 64>;
-
-// Sum of every invocation's `v`, in a fixed tree order.
-fn workgroup_sum(li: u32, v: f32) -> f32 {
-    red[li] = v;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            red[li] += red[li + s];
-        }
-        workgroupBarrier();
-    }
-    let total = red[0];
-    workgroupBarrier();
-    return total;
-}
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {

@@ -349,9 +349,17 @@ fn compile(device: &wgpu::Device, shader: Shader) -> Pipeline {
             &format!("gather_{}", k.name()),
             &shaders::with_weights(k, shaders::GATHER),
         ),
-        Shader::LayerNorm => pipeline(device, "layer_norm", shaders::LAYER_NORM),
+        Shader::LayerNorm => pipeline(
+            device,
+            "layer_norm",
+            &shaders::with_workgroup_sum(shaders::LAYER_NORM),
+        ),
         Shader::Attention => pipeline(device, "attention", shaders::ATTENTION),
         Shader::Pool => pipeline(device, "pool", shaders::POOL),
-        Shader::L2Normalize => pipeline(device, "l2_normalize", shaders::L2_NORMALIZE),
+        Shader::L2Normalize => pipeline(
+            device,
+            "l2_normalize",
+            &shaders::with_workgroup_sum(shaders::L2_NORMALIZE),
+        ),
     }
 }

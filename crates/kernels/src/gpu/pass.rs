@@ -135,10 +135,8 @@ impl<'c> GpuPass<'c> {
                 b.len
             );
         }
-        let mut bindings = vec![(1, x.buf.clone()), (2, w.values.clone())];
-        if let Some(s) = &w.scales {
-            bindings.push((3, s.clone()));
-        }
+        let mut bindings = vec![(1, x.buf.clone())];
+        w.bind(&mut bindings);
         bindings.push((4, bias.map_or(self.ctx.dummy.clone(), |b| b.buf.clone())));
         bindings.push((5, y.buf.clone()));
         let flags = u32::from(bias.is_some()) | (u32::from(gelu) << 1);
@@ -171,13 +169,8 @@ impl<'c> GpuPass<'c> {
         if let Some(i) = idx {
             assert!(i.len >= t, "gather: {} indices for {t} rows", i.len);
         }
-        let mut bindings = vec![
-            (1, idx.map_or(self.ctx.dummy.clone(), |i| i.buf.clone())),
-            (2, table.values.clone()),
-        ];
-        if let Some(s) = &table.scales {
-            bindings.push((3, s.clone()));
-        }
+        let mut bindings = vec![(1, idx.map_or(self.ctx.dummy.clone(), |i| i.buf.clone()))];
+        table.bind(&mut bindings);
         bindings.push((5, y.buf.clone()));
         let flags = u32::from(idx.is_some()) | (u32::from(accumulate) << 1);
         self.push(

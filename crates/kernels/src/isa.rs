@@ -193,14 +193,16 @@ pub fn kernels_for(isa: Isa) -> Option<&'static Kernels> {
 
 /// The kernels of the tier chosen for this process (detected once, then cached).
 ///
-/// The fastest available tier is chosen unless `GGUFEMBED_ISA` names another, with one exception:
-/// the AVX-512 tier is **opt-in until validated on AVX-512 hardware** (it has never been executed
-/// on a real AVX-512 CPU), so by default an AVX-512 machine gets the AVX2 tier (logged at
-/// `debug`); `GGUFEMBED_ISA=avx512` selects it, and [`kernels_for`]`(Isa::Avx512)` still returns
-/// it where the CPU has it, so the test suites exercise it on such machines. A forced tier the
-/// CPU lacks falls back to the best available one with a warning. Every SIMD tier must also pass
-/// a tiny self-check against the scalar kernels before it is used (a guard for tiers that cannot
-/// be exercised on the development machine); one that fails is skipped with a warning.
+/// The fastest available tier is chosen (AVX-512 VNNI where the CPU has F, BW, VL and VNNI, then
+/// AVX2, NEON, scalar) unless `GGUFEMBED_ISA` names another. A forced tier the CPU lacks falls
+/// back to the best available one with a warning. Every SIMD tier must also pass a tiny
+/// self-check against the scalar kernels before it is used (a guard against a miscompiled or
+/// mis-detected tier); one that fails is skipped with a warning.
+///
+/// The AVX-512 tier was opt-in until it had been validated on AVX-512 hardware. On Zen 4 and on
+/// an Ice Lake server (2 cores) its kernels pass the whole suite and MiniLM Q8_0 embeddings of
+/// the 2,000 bench sentences are bit-identical to the AVX2 tier's; on the Ice Lake it is 2.0x
+/// (sentences) and 1.6x (passages) faster than AVX2, whole process, 2 threads, medians of 3.
 pub fn kernels() -> &'static Kernels {
     static SELECTED: OnceLock<&'static Kernels> = OnceLock::new();
     SELECTED.get_or_init(|| select(std::env::var("GGUFEMBED_ISA").ok().as_deref()))
@@ -229,17 +231,6 @@ fn select(env: Option<&str>) -> &'static Kernels {
         }
     }
     for isa in Isa::ALL {
-        // AVX-512 is opt-in: only a forced, passing AVX-512 tier (returned above) is used.
-        if isa == Isa::Avx512 {
-            if isa.is_available() && forced != Some(Isa::Avx512) {
-                log::debug!(
-                    "ggufembed-kernels: skipping ISA avx512: opt-in until validated on AVX-512 \
-                     hardware (never executed on a real AVX-512 CPU); set GGUFEMBED_ISA=avx512 \
-                     to use it"
-                );
-            }
-            continue;
-        }
         if let Some(k) = kernels_for(isa) {
             if self_check(k) {
                 log::debug!("ggufembed-kernels: using ISA {isa}");
@@ -332,13 +323,14 @@ mod tests {
     }
 
     #[test]
-    fn avx512_is_never_chosen_by_default() {
-        assert_ne!(select(None).isa, Isa::Avx512);
-        assert_ne!(select(Some("bogus")).isa, Isa::Avx512);
+    fn the_fastest_available_tier_is_chosen_by_default() {
+        let best = Isa::ALL.into_iter().find(|i| i.is_available()).unwrap();
+        assert_eq!(select(None).isa, best);
+        assert_eq!(select(Some("bogus")).isa, best);
         if Isa::Avx512.is_available() {
-            assert_eq!(select(None).isa, Isa::Avx2);
-            assert_eq!(select(Some("avx512")).isa, Isa::Avx512);
-            assert!(kernels_for(Isa::Avx512).is_some());
+            assert_eq!(select(None).isa, Isa::Avx512);
+            assert_eq!(select(Some("avx2")).isa, Isa::Avx2);
+            assert_eq!(select(Some("scalar")).isa, Isa::Scalar);
         }
     }
 

@@ -6,8 +6,8 @@
 //!
 //! # Dispatch
 //! The best instruction set is detected once at run time ([`kernels`]); `GGUFEMBED_ISA=scalar|avx2|
-//! avx512|neon` forces a tier. The AVX-512 tier is opt-in (`GGUFEMBED_ISA=avx512`) until validated
-//! on AVX-512 hardware. The free functions of this crate ([`gemm_q8_0`], [`layer_norm`], …)
+//! avx512|neon` forces a tier; by default AVX-512 VNNI is used wherever the CPU has it. The free
+//! functions of this crate ([`gemm_q8_0`], [`layer_norm`], …)
 //! use the detected tier; [`kernels_for`] hands out the table of one given tier so that tests and
 //! benchmarks can run every ISA the CPU has.
 //!

@@ -16,7 +16,11 @@ fn run(args: &[&str], stdin: &[u8]) -> Output {
     // A run that fails before reading its input (a bad option) closes the pipe first: that
     // broken pipe is the child's business, its exit status is what the tests check.
     if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing stdin: {e}"
+        );
     }
     child.wait_with_output().unwrap()
 }

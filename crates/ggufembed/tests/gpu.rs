@@ -263,7 +263,11 @@ fn cli_device_choice_and_missing_adapter() {
         let mut child = cmd.spawn().unwrap();
         // A run refused at `open` may exit before reading its input: ignore that broken pipe.
         if let Err(e) = child.stdin.take().unwrap().write_all(b"the cat\n") {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "writing stdin: {e}"
+            );
         }
         child.wait_with_output().unwrap()
     };

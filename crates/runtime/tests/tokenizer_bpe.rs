@@ -532,3 +532,84 @@ fn odd_but_valid_vocabularies_never_panic() {
         assert!(ids.iter().all(|&id| (id as usize) < QWEN_VOCAB));
     }
 }
+
+/// A synthetic byte-level vocabulary of `n` pieces in the shape of a real one: the tiny Qwen
+/// vocabulary's 256 byte pieces, then pieces made by appending a byte piece to an earlier piece
+/// (each with its merge), then `<|endoftext|>`.
+fn synthetic_metadata(n: usize) -> Vec<(String, Value)> {
+    let mut md = base(QWEN);
+    let alphabet: Vec<String> = tokens_mut(&mut md)[..256].to_vec();
+    let mut tokens = alphabet.clone();
+    let mut merges = Vec::with_capacity(n);
+    let mut seen: std::collections::HashSet<String> = tokens.iter().cloned().collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        // xorshift64*: deterministic, no dependency.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d) as usize
+    };
+    while tokens.len() < n - 1 {
+        let left = tokens[next() % tokens.len()].clone();
+        let right = &alphabet[next() % 64];
+        let piece = format!("{left}{right}");
+        if piece.chars().count() <= 16 && seen.insert(piece.clone()) {
+            merges.push(format!("{left} {right}"));
+            tokens.push(piece);
+        }
+    }
+    tokens.push("<|endoftext|>".to_owned());
+    let mut types = vec![1; n];
+    types[n - 1] = 3;
+    set(
+        &mut md,
+        "tokenizer.ggml.tokens",
+        Array::String(tokens).into(),
+    );
+    set(
+        &mut md,
+        "tokenizer.ggml.merges",
+        Array::String(merges).into(),
+    );
+    set(
+        &mut md,
+        "tokenizer.ggml.token_type",
+        Array::I32(types).into(),
+    );
+    set(
+        &mut md,
+        "tokenizer.ggml.eos_token_id",
+        Value::U32(n as u32 - 1),
+    );
+    set(
+        &mut md,
+        "tokenizer.ggml.padding_token_id",
+        Value::U32(n as u32 - 1),
+    );
+    md.retain(|(k, _)| k != "tokenizer.ggml.eot_token_id");
+    md
+}
+
+/// Build time up to Qwen3's vocabulary size (151,669 pieces, 151,387 merges): reported, and
+/// bounded far below what quadratic work would take.
+#[test]
+fn build_time_scales_with_the_vocabulary() {
+    for n in [16_384, 151_669] {
+        let file = common::file_of(synthetic_metadata(n));
+        let start = Instant::now();
+        let t = Tokenizer::from_gguf(&file).unwrap();
+        let elapsed = start.elapsed();
+        assert_eq!(t.vocab_size(), n);
+        let ids = t.encode("Hello, world! 😀 <|endoftext|>").unwrap();
+        assert_eq!(ids[ids.len() - 2..], [n as u32 - 1, n as u32 - 1]);
+        eprintln!(
+            "synthetic byte-level vocabulary of {n} pieces: built in {elapsed:?} ({:.2} µs/piece)",
+            elapsed.as_secs_f64() * 1e6 / n as f64
+        );
+        assert!(
+            elapsed.as_secs() < 30,
+            "building {n} pieces took {elapsed:?}"
+        );
+    }
+}

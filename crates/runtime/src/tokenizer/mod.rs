@@ -219,13 +219,15 @@ impl Tokenizer {
     /// # Errors
     ///
     /// - [`RuntimeError::Gguf`] if a required key is missing (`tokenizer.ggml.model`,
-    ///   `tokenizer.ggml.tokens`, and `tokenizer.ggml.scores` for `llama`) or a key has the
-    ///   wrong type;
-    /// - [`RuntimeError::UnsupportedTokenizer`] if `tokenizer.ggml.model` is not `bert` or
-    ///   `llama`;
+    ///   `tokenizer.ggml.tokens`, `tokenizer.ggml.scores` for `llama`, `tokenizer.ggml.merges`
+    ///   for `gpt2`) or a key has the wrong type;
+    /// - [`RuntimeError::UnsupportedTokenizer`] if `tokenizer.ggml.model` is not `bert`,
+    ///   `llama` or `gpt2`;
     /// - [`RuntimeError::Metadata`] if the vocabulary is empty, token types or scores do not
     ///   match it, a score is NaN, a required special id is missing or outside the vocabulary,
-    ///   or two pieces collide (see the `wordpiece` and `sentencepiece` module docs);
+    ///   two pieces collide, a merge is malformed, or `tokenizer.ggml.pre` is absent or names
+    ///   a pre-tokenizer not implemented (see the `wordpiece`, `sentencepiece`, `bpe` and
+    ///   `bpe_pre` module docs);
     /// - [`RuntimeError::Tokenizer`] if the `tokenizers` crate refuses the configuration.
     pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer> {
         let model = file.get_str(keys::MODEL)?;
@@ -278,8 +280,9 @@ impl Tokenizer {
     /// untruncated.
     ///
     /// Any string is accepted; the empty string gives `[bos, eos]` (for BERT, so does a string of
-    /// whitespace and control characters only). A SentencePiece tokenizer whose file sets
-    /// `tokenizer.ggml.add_bos_token` or `add_eos_token` to false leaves out `bos` or `eos`.
+    /// whitespace and control characters only). A SentencePiece or byte-level BPE tokenizer
+    /// whose file sets `tokenizer.ggml.add_bos_token` or `add_eos_token` to false leaves out
+    /// `bos` or `eos` (Qwen3-Embedding: `[<|endoftext|>]` only).
     ///
     /// # Errors
     ///
@@ -327,9 +330,10 @@ impl Tokenizer {
     /// truncation for a single sequence): with `n` ids untruncated and `n > max_len`, the result
     /// is the first `max_len - 1` ids followed by `eos`.
     ///
-    /// A SentencePiece tokenizer that does not add `eos` (`tokenizer.ggml.add_eos_token` false)
-    /// keeps the first `max_len` ids instead, ending wherever the cut falls; one that does not
-    /// add `bos` just starts with the text's first id.
+    /// A SentencePiece or byte-level BPE tokenizer that does not add `eos`
+    /// (`tokenizer.ggml.add_eos_token` false) keeps the first `max_len` ids instead, ending
+    /// wherever the cut falls; one that does not add `bos` (Qwen3-Embedding) just starts with
+    /// the text's first id, so `max_len` 1 is allowed and keeps only `eos`.
     ///
     /// # Errors
     ///
@@ -389,8 +393,9 @@ impl Tokenizer {
         self.vocab_size
     }
 
-    /// The special ids (`[CLS]`, `[SEP]`, `[UNK]`, `[PAD]`, `[MASK]` for BERT; `<bos>`,
-    /// `<eos>`, `<unk>`, `<pad>`, `<mask>` for EmbeddingGemma).
+    /// The special ids (`[CLS]`, `[SEP]`, `[UNK]`, `[PAD]`, `[MASK]` for BERT and ModernBERT;
+    /// `<bos>`, `<eos>`, `<unk>`, `<pad>`, `<mask>` for EmbeddingGemma; `<|endoftext|>` as
+    /// `eos` and `pad` for Qwen3-Embedding).
     pub fn special_ids(&self) -> SpecialIds {
         self.special
     }

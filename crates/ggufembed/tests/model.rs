@@ -70,8 +70,8 @@ fn broken_models_are_refused_at_open() {
             "tokenizer.ggml.bos_token_id",
         ),
         (
-            with_meta("tokenizer.ggml.model", Some("gpt2".into())),
-            "unsupported tokenizer model 'gpt2'",
+            with_meta("tokenizer.ggml.model", Some("rwkv".into())),
+            "unsupported tokenizer model 'rwkv'",
         ),
         (
             TinyBert {

@@ -6,6 +6,7 @@
 //! |------------------------|-----------|--------|
 //! | `bert`                 | WordPiece, as Hugging Face's `BertTokenizerFast` | `wordpiece` |
 //! | `llama`                | SentencePiece BPE with byte fallback, as Hugging Face's `GemmaTokenizer` (EmbeddingGemma) | `sentencepiece` |
+//! | `gpt2`                 | byte-level BPE with the pre-tokenizer named by `tokenizer.ggml.pre` (Qwen2/Qwen3, Llama 3, GPT-2, ModernBERT) | `bpe`, `bpe_pre` |
 //!
 //! Any other value is [`RuntimeError::UnsupportedTokenizer`].
 //!
@@ -57,6 +58,25 @@
 //!   text between literal tokens. No other normalization: case, accents and control characters
 //!   are kept, and characters outside the vocabulary become their UTF-8 byte pieces.
 //!
+//! # Byte-level BPE (`gpt2`)
+//!
+//! - **Vocabulary and merges.** The pieces are in GPT-2's byte alphabet (`Ġ` for a space);
+//!   `tokenizer.ggml.merges` are the ranked merges. A merge that is not two pieces joined by
+//!   one space, or whose parts or result are not pieces, is refused naming its index
+//!   ([`RuntimeError::Metadata`]), as are duplicate pieces.
+//! - **Pre-tokenizer.** `tokenizer.ggml.pre` names the normalizer, split regex and merge mode
+//!   of the model's `tokenizer.json` (`qwen2`: NFC and Qwen2's regex; `llama-bpe`: Llama 3's
+//!   regex and `ignore_merges`; `gpt-2`; `modern-bert`: GPT-2's regex, `[MASK]` absorbing the
+//!   whitespace before it). Absent or unknown names are refused naming the value: the
+//!   pipelines of the others have not been checked against Hugging Face (see the `bpe_pre`
+//!   module).
+//! - **Special ids.** All optional: `bos` is `bos_token_id` (or `cls_token_id`), `eos` is
+//!   `eos_token_id` (or `seperator_token_id`); `add_bos_token` (absent: `true` for
+//!   `llama-bpe`, else `false`, llama.cpp's defaults) and `add_eos_token` (absent: `false`)
+//!   frame every sequence, and an id they need is then required. Qwen3-Embedding: no `bos`,
+//!   `<|endoftext|>` appended; ModernBERT: `[CLS] … [SEP]`. Control, user-defined and
+//!   unknown pieces written literally in a text are recognised.
+//!
 //! ```
 //! # fn main() -> Result<(), ggufembed_runtime::error::RuntimeError> {
 //! use ggufembed_runtime::gguf_loader::GgufFile;
@@ -74,6 +94,8 @@
 //! # Ok(()) }
 //! ```
 
+mod bpe;
+mod bpe_pre;
 mod sentencepiece;
 mod wordpiece;
 
@@ -87,6 +109,10 @@ use crate::error::{Result, RuntimeError};
 pub(crate) mod keys {
     /// Tokenizer family: `bert`, `llama`, `gpt2`, ….
     pub const MODEL: &str = "tokenizer.ggml.model";
+    /// Byte-level BPE pre-tokenizer name: `qwen2`, `llama-bpe`, `gpt-2`, `modern-bert`, ….
+    pub const PRE: &str = "tokenizer.ggml.pre";
+    /// Byte-level BPE merges, `"left right"`, best first.
+    pub const MERGES: &str = "tokenizer.ggml.merges";
     /// The pieces, indexed by id.
     pub const TOKENS: &str = "tokenizer.ggml.tokens";
     /// SentencePiece piece scores, parallel to the pieces (merge priorities for BPE).
@@ -109,28 +135,32 @@ pub(crate) mod keys {
     pub const MASK_ID: &str = "tokenizer.ggml.mask_token_id";
     /// Whether BERT's normalizer lowercases (and strips accents).
     pub const LOWERCASE: &str = "tokenizer.ggml.normalizer.lowercase";
-    /// Whether sequences start with the bos token (SentencePiece).
+    /// Whether sequences start with the bos token (SentencePiece, byte-level BPE).
     pub const ADD_BOS: &str = "tokenizer.ggml.add_bos_token";
-    /// Whether sequences end with the eos token (SentencePiece).
+    /// Whether sequences end with the eos token (SentencePiece, byte-level BPE).
     pub const ADD_EOS: &str = "tokenizer.ggml.add_eos_token";
     /// Whether SentencePiece prepends a `▁` to the text (its "dummy prefix").
     pub const ADD_SPACE_PREFIX: &str = "tokenizer.ggml.add_space_prefix";
 }
 
-/// The special token ids of a tokenizer, all `< vocab_size()`.
+/// The special token ids of a tokenizer, all `< vocab_size()`. A tokenizer family that always
+/// has an id (`bos`, `eos` and `unk` for BERT and SentencePiece) always gives `Some`;
+/// byte-level BPE files name only some (Qwen3-Embedding: no `bos`, no `unk`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SpecialIds {
-    /// First id of every sequence: `[CLS]` for BERT (`tokenizer.ggml.bos_token_id`), `<bos>`
-    /// for SentencePiece models, whose sequences start with it only if
-    /// `tokenizer.ggml.add_bos_token` says so.
-    pub bos: u32,
-    /// Last id of every sequence: `[SEP]` for BERT (`tokenizer.ggml.seperator_token_id`, or
-    /// `eos_token_id` when absent), `<eos>` (`eos_token_id`) for SentencePiece models, whose
+    /// The id sequences may start with: `[CLS]` for BERT (`tokenizer.ggml.bos_token_id`),
+    /// `<bos>` for SentencePiece models and byte-level BPE (`[CLS]` for ModernBERT), whose
+    /// sequences start with it only if `tokenizer.ggml.add_bos_token` says so.
+    pub bos: Option<u32>,
+    /// The id sequences may end with: `[SEP]` for BERT (`tokenizer.ggml.seperator_token_id`,
+    /// or `eos_token_id` when absent), `<eos>` (`eos_token_id`) for SentencePiece models and
+    /// byte-level BPE (`<|endoftext|>` for Qwen3-Embedding, `[SEP]` for ModernBERT), whose
     /// sequences end with it only if `tokenizer.ggml.add_eos_token` says so.
-    pub eos: u32,
+    pub eos: Option<u32>,
     /// Id of pieces outside the vocabulary: `[UNK]` for BERT, `<unk>` for SentencePiece (which
-    /// byte fallback makes unused when the vocabulary has the 256 byte pieces).
-    pub unk: u32,
+    /// byte fallback makes unused when the vocabulary has the 256 byte pieces); byte-level BPE
+    /// never needs one.
+    pub unk: Option<u32>,
     /// Padding id (`[PAD]`, `<pad>`), if the file names one. Encoding emits it only where a
     /// text spells it literally; batching may.
     pub pad: Option<u32>,
@@ -139,17 +169,11 @@ pub struct SpecialIds {
 }
 
 impl SpecialIds {
-    /// Every special id, `pad` and `mask` included when present.
+    /// Every special id present.
     pub fn iter(&self) -> impl Iterator<Item = u32> + use<> {
-        [
-            Some(self.bos),
-            Some(self.eos),
-            Some(self.unk),
-            self.pad,
-            self.mask,
-        ]
-        .into_iter()
-        .flatten()
+        [self.bos, self.eos, self.unk, self.pad, self.mask]
+            .into_iter()
+            .flatten()
     }
 
     /// Whether `id` is one of the special ids.
@@ -167,6 +191,7 @@ impl SpecialIds {
 enum Inner {
     WordPiece(wordpiece::WordPieceTokenizer),
     SentencePiece(sentencepiece::SentencePieceTokenizer),
+    ByteLevelBpe(bpe::ByteLevelBpeTokenizer),
 }
 
 /// A text tokenizer built from GGUF metadata. Immutable once built: `Send + Sync`, share it
@@ -176,10 +201,10 @@ pub struct Tokenizer {
     inner: Inner,
     special: SpecialIds,
     vocab_size: usize,
-    /// Whether sequences start with `special.bos`.
-    add_bos: bool,
-    /// Whether sequences end with `special.eos`.
-    add_eos: bool,
+    /// The id every sequence starts with, if any (`special.bos` when the model adds it).
+    first: Option<u32>,
+    /// The id every sequence ends with, if any (`special.eos` when the model adds it).
+    last: Option<u32>,
 }
 
 impl Tokenizer {
@@ -194,50 +219,70 @@ impl Tokenizer {
     /// # Errors
     ///
     /// - [`RuntimeError::Gguf`] if a required key is missing (`tokenizer.ggml.model`,
-    ///   `tokenizer.ggml.tokens`, and `tokenizer.ggml.scores` for `llama`) or a key has the
-    ///   wrong type;
-    /// - [`RuntimeError::UnsupportedTokenizer`] if `tokenizer.ggml.model` is not `bert` or
-    ///   `llama`;
+    ///   `tokenizer.ggml.tokens`, `tokenizer.ggml.scores` for `llama`, `tokenizer.ggml.merges`
+    ///   for `gpt2`) or a key has the wrong type;
+    /// - [`RuntimeError::UnsupportedTokenizer`] if `tokenizer.ggml.model` is not `bert`,
+    ///   `llama` or `gpt2`;
     /// - [`RuntimeError::Metadata`] if the vocabulary is empty, token types or scores do not
     ///   match it, a score is NaN, a required special id is missing or outside the vocabulary,
-    ///   or two pieces collide (see the `wordpiece` and `sentencepiece` module docs);
+    ///   two pieces collide, a merge is malformed, or `tokenizer.ggml.pre` is absent or names
+    ///   a pre-tokenizer not implemented (see the `wordpiece`, `sentencepiece`, `bpe` and
+    ///   `bpe_pre` module docs);
     /// - [`RuntimeError::Tokenizer`] if the `tokenizers` crate refuses the configuration.
     pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer> {
         let model = file.get_str(keys::MODEL)?;
-        match model {
+        let (inner, special, vocab_size, add_bos, add_eos) = match model {
             "bert" => {
                 let (wp, special, vocab_size) = wordpiece::WordPieceTokenizer::from_gguf(file)?;
-                Ok(Tokenizer {
-                    inner: Inner::WordPiece(wp),
-                    special,
-                    vocab_size,
-                    add_bos: true,
-                    add_eos: true,
-                })
+                (Inner::WordPiece(wp), special, vocab_size, true, true)
             }
             "llama" => {
                 let (sp, special, vocab_size) =
                     sentencepiece::SentencePieceTokenizer::from_gguf(file)?;
-                Ok(Tokenizer {
-                    add_bos: sp.add_bos(),
-                    add_eos: sp.add_eos(),
-                    inner: Inner::SentencePiece(sp),
+                let (add_bos, add_eos) = (sp.add_bos(), sp.add_eos());
+                (
+                    Inner::SentencePiece(sp),
                     special,
                     vocab_size,
-                })
+                    add_bos,
+                    add_eos,
+                )
             }
-            other => Err(RuntimeError::UnsupportedTokenizer {
-                model: other.to_owned(),
-            }),
-        }
+            "gpt2" => {
+                let (bpe, special, vocab_size) = bpe::ByteLevelBpeTokenizer::from_gguf(file)?;
+                let (add_bos, add_eos) = (bpe.add_bos(), bpe.add_eos());
+                (
+                    Inner::ByteLevelBpe(bpe),
+                    special,
+                    vocab_size,
+                    add_bos,
+                    add_eos,
+                )
+            }
+            other => {
+                return Err(RuntimeError::UnsupportedTokenizer {
+                    model: other.to_owned(),
+                });
+            }
+        };
+        // Each family checks that the ids it adds are present (BERT and SentencePiece require
+        // them; byte-level BPE requires them when `add_bos_token` / `add_eos_token` say so).
+        Ok(Tokenizer {
+            inner,
+            first: special.bos.filter(|_| add_bos),
+            last: special.eos.filter(|_| add_eos),
+            special,
+            vocab_size,
+        })
     }
 
     /// The ids of `text` with the special tokens (`[CLS] … [SEP]`, `<bos> … <eos>`),
     /// untruncated.
     ///
     /// Any string is accepted; the empty string gives `[bos, eos]` (for BERT, so does a string of
-    /// whitespace and control characters only). A SentencePiece tokenizer whose file sets
-    /// `tokenizer.ggml.add_bos_token` or `add_eos_token` to false leaves out `bos` or `eos`.
+    /// whitespace and control characters only). A SentencePiece or byte-level BPE tokenizer
+    /// whose file sets `tokenizer.ggml.add_bos_token` or `add_eos_token` to false leaves out
+    /// `bos` or `eos` (Qwen3-Embedding: `[<|endoftext|>]` only).
     ///
     /// # Errors
     ///
@@ -258,12 +303,11 @@ impl Tokenizer {
     /// As [`Tokenizer::encode`].
     pub fn encode_into(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
         ids.clear();
-        if self.add_bos {
-            ids.push(self.special.bos);
-        }
+        ids.extend(self.first);
         let result = catch_unwind(AssertUnwindSafe(|| match &self.inner {
             Inner::WordPiece(wp) => wp.encode_into(text, ids),
             Inner::SentencePiece(sp) => sp.encode_into(text, ids),
+            Inner::ByteLevelBpe(bpe) => bpe.encode_into(text, ids),
         }))
         .unwrap_or_else(|_| {
             Err(RuntimeError::tokenizer(format!(
@@ -275,9 +319,7 @@ impl Tokenizer {
             ids.clear();
             return Err(e);
         }
-        if self.add_eos {
-            ids.push(self.special.eos);
-        }
+        ids.extend(self.last);
         Ok(())
     }
 
@@ -288,9 +330,10 @@ impl Tokenizer {
     /// truncation for a single sequence): with `n` ids untruncated and `n > max_len`, the result
     /// is the first `max_len - 1` ids followed by `eos`.
     ///
-    /// A SentencePiece tokenizer that does not add `eos` (`tokenizer.ggml.add_eos_token` false)
-    /// keeps the first `max_len` ids instead, ending wherever the cut falls; one that does not
-    /// add `bos` just starts with the text's first id.
+    /// A SentencePiece or byte-level BPE tokenizer that does not add `eos`
+    /// (`tokenizer.ggml.add_eos_token` false) keeps the first `max_len` ids instead, ending
+    /// wherever the cut falls; one that does not add `bos` (Qwen3-Embedding) just starts with
+    /// the text's first id, so `max_len` 1 is allowed and keeps only `eos`.
     ///
     /// # Errors
     ///
@@ -316,7 +359,7 @@ impl Tokenizer {
         ids: &mut Vec<u32>,
     ) -> Result<bool> {
         ids.clear();
-        let n_special = usize::from(self.add_bos) + usize::from(self.add_eos);
+        let n_special = usize::from(self.first.is_some()) + usize::from(self.last.is_some());
         let min_len = n_special.max(1);
         if max_len < min_len {
             let room = match n_special {
@@ -335,11 +378,12 @@ impl Tokenizer {
         if ids.len() <= max_len {
             return Ok(false);
         }
-        if self.add_eos {
-            ids.truncate(max_len - 1);
-            ids.push(self.special.eos);
-        } else {
-            ids.truncate(max_len);
+        match self.last {
+            Some(last) => {
+                ids.truncate(max_len - 1);
+                ids.push(last);
+            }
+            None => ids.truncate(max_len),
         }
         Ok(true)
     }
@@ -349,23 +393,33 @@ impl Tokenizer {
         self.vocab_size
     }
 
-    /// The special ids (`[CLS]`, `[SEP]`, `[UNK]`, `[PAD]`, `[MASK]` for BERT; `<bos>`,
-    /// `<eos>`, `<unk>`, `<pad>`, `<mask>` for EmbeddingGemma).
+    /// The special ids (`[CLS]`, `[SEP]`, `[UNK]`, `[PAD]`, `[MASK]` for BERT and ModernBERT;
+    /// `<bos>`, `<eos>`, `<unk>`, `<pad>`, `<mask>` for EmbeddingGemma; `<|endoftext|>` as
+    /// `eos` and `pad` for Qwen3-Embedding).
     pub fn special_ids(&self) -> SpecialIds {
         self.special
     }
 
-    /// The `tokenizer.ggml.model` family this tokenizer implements: `"bert"` or `"llama"`.
+    /// The `tokenizer.ggml.model` family this tokenizer implements: `"bert"`, `"llama"` or
+    /// `"gpt2"`.
     pub fn model(&self) -> &'static str {
         match self.inner {
             Inner::WordPiece(_) => "bert",
             Inner::SentencePiece(_) => "llama",
+            Inner::ByteLevelBpe(_) => "gpt2",
+        }
+    }
+
+    /// The byte-level BPE pre-tokenizer (`tokenizer.ggml.pre`, e.g. `"qwen2"`); `None` for
+    /// the other families.
+    pub fn pre_tokenizer(&self) -> Option<&'static str> {
+        match &self.inner {
+            Inner::ByteLevelBpe(bpe) => Some(bpe.pre()),
+            _ => None,
         }
     }
 }
 
-/// Reads the first of `names` present in `file` as a token id below `n_vocab`; `None` if none
-/// is present.
 /// `tokenizer.ggml.tokens`: non-empty, with every id representable as `u32`.
 fn read_vocab(file: &GgufFile) -> Result<&[String]> {
     let tokens = file.get_array::<String>(keys::TOKENS)?;
@@ -399,6 +453,8 @@ fn read_token_types(file: &GgufFile, n_vocab: usize) -> Result<Option<&[i32]>> {
     Ok(Some(types))
 }
 
+/// Reads the first of `names` present in `file` as a token id below `n_vocab`; `None` if none
+/// is present.
 fn read_token_id(file: &GgufFile, names: &[&str], n_vocab: usize) -> Result<Option<u32>> {
     let Some(&name) = names.iter().find(|&&name| file.get(name).is_some()) else {
         return Ok(None);
@@ -410,6 +466,14 @@ fn read_token_id(file: &GgufFile, names: &[&str], n_vocab: usize) -> Result<Opti
             name,
             format!("token id {id} is outside the vocabulary of {n_vocab} tokens"),
         )),
+    }
+}
+
+/// Reads the boolean `name`, or `default` if it is absent.
+fn read_bool(file: &GgufFile, name: &str, default: bool) -> Result<bool> {
+    match file.get(name) {
+        None => Ok(default),
+        Some(_) => Ok(file.get_bool(name)?),
     }
 }
 
@@ -428,10 +492,10 @@ mod tests {
     #[test]
     fn special_ids_iterate_present_ids() {
         let s = SpecialIds {
-            bos: 1,
-            eos: 2,
-            unk: 3,
-            pad: None,
+            bos: Some(1),
+            eos: Some(2),
+            unk: None,
+            pad: Some(3),
             mask: Some(4),
         };
         assert_eq!(s.iter().collect::<Vec<_>>(), [1, 2, 3, 4]);

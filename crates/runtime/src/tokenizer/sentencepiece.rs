@@ -82,7 +82,7 @@ use tokenizers::{
     SplitDelimiterBehavior,
 };
 
-use super::{SpecialIds, keys, read_token_id, read_token_types, read_vocab};
+use super::{SpecialIds, keys, read_bool, read_token_id, read_token_types, read_vocab};
 use crate::error::{Result, RuntimeError};
 
 /// llama.cpp token types (`LLAMA_TOKEN_TYPE_*`) matched literally in texts.
@@ -181,13 +181,15 @@ impl SentencePieceTokenizer {
             }
         }
 
+        // Present: read_special_ids requires it.
+        let unk = special.unk.unwrap_or_default();
         let merges = derive_merges(tokens, scores, &vocab)
             .into_iter()
             .map(|(l, r)| (tokens[l as usize].clone(), tokens[r as usize].clone()))
             .collect();
         let model = BPE::builder()
             .vocab_and_merges(vocab, merges)
-            .unk_token(tokens[special.unk as usize].clone())
+            .unk_token(tokens[unk as usize].clone())
             .fuse_unk(true)
             .byte_fallback(true)
             .build()
@@ -300,8 +302,9 @@ fn derive_merges(tokens: &[String], scores: &[f32], vocab: &Vocab) -> Vec<(u32, 
 /// Reads the special ids: `bos_token_id`, `eos_token_id` and `unknown_token_id` (required),
 /// `padding_token_id` and `mask_token_id` if present.
 fn read_special_ids(file: &GgufFile, n_vocab: usize) -> Result<SpecialIds> {
-    let required = |name: &str| -> Result<u32> {
+    let required = |name: &str| -> Result<Option<u32>> {
         read_token_id(file, &[name], n_vocab)?
+            .map(Some)
             .ok_or_else(|| RuntimeError::metadata(name, "not found"))
     };
     Ok(SpecialIds {
@@ -311,14 +314,6 @@ fn read_special_ids(file: &GgufFile, n_vocab: usize) -> Result<SpecialIds> {
         pad: read_token_id(file, &[keys::PAD_ID], n_vocab)?,
         mask: read_token_id(file, &[keys::MASK_ID], n_vocab)?,
     })
-}
-
-/// Reads the boolean `name`, or `default` if it is absent.
-fn read_bool(file: &GgufFile, name: &str, default: bool) -> Result<bool> {
-    match file.get(name) {
-        None => Ok(default),
-        Some(_) => Ok(file.get_bool(name)?),
-    }
 }
 
 #[cfg(test)]

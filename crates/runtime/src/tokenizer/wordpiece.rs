@@ -116,7 +116,7 @@ impl WordPieceTokenizer {
             if (control || special.contains(id)) && !piece.is_empty() {
                 literal_pieces.push(piece.clone());
             }
-            if id == special.unk {
+            if Some(id) == special.unk {
                 unk_piece = Some(piece.clone());
             }
             match vocab.entry(piece) {
@@ -193,16 +193,18 @@ impl WordPieceTokenizer {
 /// `seperator_token_id` (llama.cpp's spelling) or else `eos_token_id`, `[UNK]` from
 /// `unknown_token_id` (all three required), `[PAD]` and `[MASK]` if present.
 fn read_special_ids(file: &GgufFile, n_vocab: usize) -> Result<SpecialIds> {
-    let required = |names: &[&str]| -> Result<u32> {
-        read_token_id(file, names, n_vocab)?.ok_or_else(|| {
-            let reason = match names {
-                [_, alternatives @ ..] if !alternatives.is_empty() => {
-                    format!("not found (nor {})", alternatives.join(", "))
-                }
-                _ => "not found".to_owned(),
-            };
-            RuntimeError::metadata(names[0], reason)
-        })
+    let required = |names: &[&str]| -> Result<Option<u32>> {
+        read_token_id(file, names, n_vocab)?
+            .map(Some)
+            .ok_or_else(|| {
+                let reason = match names {
+                    [_, alternatives @ ..] if !alternatives.is_empty() => {
+                        format!("not found (nor {})", alternatives.join(", "))
+                    }
+                    _ => "not found".to_owned(),
+                };
+                RuntimeError::metadata(names[0], reason)
+            })
     };
     Ok(SpecialIds {
         bos: required(&[keys::BOS_ID, keys::CLS_ID])?,

@@ -24,7 +24,7 @@ n_batch=${N_BATCH:-512}
 venv=${PEERS_VENV:-target/peers-venv}
 version=${LLAMA_CPP_PYTHON:-0.3.36}
 
-cargo build --release --locked -q -p ggufembed
+cargo build --release --locked -q -p ggufembed-cli --bin ggufembed
 ours=target/release/ggufembed
 
 if [ "${SKIP_LLAMA:-0}" != 1 ] && ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then

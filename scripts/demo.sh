@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 model=models/all-MiniLM-L6-v2.q8_0.gguf
-cargo build --release --locked -q -p ggufembed --bin ggufembed --example similarity
+cargo build --release --locked -q -p ggufembed-cli --bin ggufembed
+cargo build --release --locked -q -p ggufembed --example similarity
 if [ ! -f "$model" ]; then
     scripts/fetch-minilm.sh
     mkdir -p models

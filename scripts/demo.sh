@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 model=models/all-MiniLM-L6-v2.q8_0.gguf
-cargo build --release --locked -q -p ggufembed --bin ggufembed --example similarity
+cargo build --release --locked -q -p ggufembed-cli --bin ggufembed
+cargo build --release --locked -q -p ggufembed --example similarity
 # Wherever cargo puts its output (CARGO_TARGET_DIR may be set).
 bin=${CARGO_TARGET_DIR:-target}/release
 if [ ! -f "$model" ]; then

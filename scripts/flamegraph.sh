@@ -81,7 +81,7 @@ elif [ "$sampler" = perf ]; then
 fi
 
 if [ "$sampler" = perf ]; then
-    cargo build -q --profile profiling -p ggufembed --bin ggufembed-profile
+    cargo build -q --profile profiling -p ggufembed-cli --bin ggufembed-profile
     data=$(mktemp -d)
     trap 'rm -rf "$data"' EXIT
     echo "flamegraph.sh: sampling with perf record (DWARF call graphs) + inferno" >&2
@@ -110,7 +110,7 @@ if [ "$sampler" = perf ]; then
     "$draw" --title "ggufembed-profile (perf record)" --minwidth 0.2 "$data/stacks.folded" > "$out"
 else
     echo "flamegraph.sh: sampling in process with the harness's --flamegraph (pprof)${why:+; perf not used: $why}" >&2
-    cargo build -q --profile profiling -p ggufembed --features flamegraph --bin ggufembed-profile
+    cargo build -q --profile profiling -p ggufembed-cli --features flamegraph --bin ggufembed-profile
     "$bin" -m "$model" "${workload[@]}" "${extra[@]}" --flamegraph "$out"
 fi
 echo "flamegraph.sh: wrote $out ($(wc -c < "$out") bytes; sampler: $sampler)" >&2

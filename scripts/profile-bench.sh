@@ -33,7 +33,7 @@ extra=("$@")
 
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$(pwd)/target}
-cargo build -q --release -p ggufembed --bin ggufembed-profile
+cargo build -q --release -p ggufembed-cli --bin ggufembed-profile
 bin=$CARGO_TARGET_DIR/release/ggufembed-profile
 
 batches=${BATCHES:-1 8 32 128 512}

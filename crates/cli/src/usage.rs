@@ -1,4 +1,4 @@
-//! Shared by the binaries (`#[path]`-included): a clap usage error as one line.
+//! Shared by both binaries: a clap usage error as one line.
 
 /// The `error:` paragraph of a rendered clap error joined on one line (clap lists missing
 /// arguments on the lines after it); `fallback` when there is none (with no arguments at all

@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ggufembed::convert::{OutType, convert_hf};
-use ggufembed::gguf_loader::GgufFile;
+use gguf_loader::GgufFile;
+use ggufembed_convert::{OutType, convert_hf};
 
 fn model_dir() -> Option<PathBuf> {
     let dir = match std::env::var_os("GGUFEMBED_MINILM_HF_DIR") {

@@ -1,6 +1,6 @@
 //! `ggufembed embed` and `ggufembed tokenize` as a user runs them, on a tiny generated model.
 
-mod common;
+use ggufembed_testkit as common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -9,8 +9,6 @@
 mod flame;
 mod probe;
 mod report;
-#[path = "../shared/usage.rs"]
-mod usage;
 mod workload;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -163,7 +161,7 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => e.exit(), // --help and --version: print, exit 0
         Err(e) => {
-            let first = usage::one_line(&e, "error: invalid arguments");
+            let first = ggufembed_cli::usage::one_line(&e, "error: invalid arguments");
             let _ = writeln!(
                 std::io::stderr(),
                 "{first} (try 'ggufembed-profile --help')"

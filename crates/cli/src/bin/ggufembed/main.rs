@@ -8,12 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod embed;
-#[path = "../shared/usage.rs"]
-mod usage;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ggufembed::convert::{self, OutType, Progress};
 use ggufembed::gguf_loader::GgufFile;
+use ggufembed_convert::{OutType, Progress};
 
 #[derive(Parser)]
 #[command(
@@ -148,7 +146,7 @@ fn main() -> ExitCode {
         Err(e) if !e.use_stderr() => e.exit(), // --help and --version: print, exit 0
         Err(e) => {
             // Usage errors: one line on stderr, exit 2.
-            let first = usage::one_line(&e, "error: no command given");
+            let first = ggufembed_cli::usage::one_line(&e, "error: no command given");
             let _ = writeln!(std::io::stderr(), "{first} (try 'ggufembed --help')");
             return ExitCode::from(2);
         }
@@ -169,9 +167,9 @@ fn run(cli: Cli) -> Result<(), String> {
             let gguf = GgufFile::open(&file).map_err(|e| e.to_string())?;
             let path = file.display().to_string();
             let mut text = if json {
-                ggufembed::inspect::render_json(&gguf, &path).to_string()
+                ggufembed_cli::inspect::render_json(&gguf, &path).to_string()
             } else {
-                ggufembed::inspect::render_text(&gguf, &path)
+                ggufembed_cli::inspect::render_text(&gguf, &path)
             };
             if !text.ends_with('\n') {
                 text.push('\n');
@@ -253,7 +251,7 @@ fn run_convert(
     dir: &std::path::Path,
     out: &std::path::Path,
     out_type: OutType,
-) -> Result<convert::ConvertReport, String> {
+) -> Result<ggufembed_convert::ConvertReport, String> {
     use std::io::IsTerminal;
     let tty = std::io::stderr().is_terminal();
     let mut bar: Option<indicatif::ProgressBar> = None;
@@ -292,7 +290,7 @@ fn run_convert(
         }
         _ => {}
     };
-    let result = convert::convert_hf(dir, out, out_type, &mut progress);
+    let result = ggufembed_convert::convert_hf(dir, out, out_type, &mut progress);
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }

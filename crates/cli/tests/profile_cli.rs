@@ -2,7 +2,7 @@
 //! complete and sane, the breakdown's shares add up to 100 %, and bad arguments are one-line
 //! usage errors.
 
-mod common;
+use ggufembed_testkit as common;
 
 use std::process::{Command, Output};
 

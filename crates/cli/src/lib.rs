@@ -1,0 +1,7 @@
+//! The pieces of the `ggufembed` and `ggufembed-profile` binaries that are not argument parsing:
+//! [`inspect`] (what `ggufembed inspect` prints) and [`usage`] (clap errors as one line, for
+//! both binaries). The embedding library itself is the `ggufembed` crate; the converter is
+//! `ggufembed-convert`.
+
+pub mod inspect;
+pub mod usage;

@@ -140,6 +140,24 @@ impl QuantType {
         }
     }
 
+    /// The name as `ggufembed inspect` and error messages print it (`"Q4_K"`, …).
+    pub fn label(self) -> &'static str {
+        match self {
+            QuantType::Q4_0 => "Q4_0",
+            QuantType::Q4_1 => "Q4_1",
+            QuantType::Q5_0 => "Q5_0",
+            QuantType::Q5_1 => "Q5_1",
+            QuantType::Q8_0 => "Q8_0",
+            QuantType::Q2K => "Q2_K",
+            QuantType::Q3K => "Q3_K",
+            QuantType::Q4K => "Q4_K",
+            QuantType::Q5K => "Q5_K",
+            QuantType::Q6K => "Q6_K",
+            QuantType::Iq4Nl => "IQ4_NL",
+            QuantType::Iq4Xs => "IQ4_XS",
+        }
+    }
+
     /// Weights per block.
     pub fn block_size(self) -> usize {
         fn f<B: BlockFormat>() -> usize {
@@ -191,7 +209,7 @@ impl QuantType {
 
 impl std::fmt::Display for QuantType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name().to_ascii_uppercase())
+        f.write_str(self.label())
     }
 }
 

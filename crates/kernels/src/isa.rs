@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use crate::{elementwise, gemm, q8_0};
+use crate::{elementwise, gemm, q8_0, quant};
 
 /// An instruction-set tier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -110,6 +110,7 @@ pub struct Kernels {
     pub(crate) isa: Isa,
     pub(crate) q8_0: q8_0::GemmFn,
     pub(crate) float: gemm::GemmFn,
+    pub(crate) quant: quant::Tier,
     pub(crate) ew: elementwise::Table,
 }
 
@@ -132,6 +133,7 @@ static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     q8_0: q8_0::scalar::gemm_cols,
     float: gemm::scalar::gemm_cols,
+    quant: quant::scalar::TIER,
     ew: elementwise::scalar::TABLE,
 };
 
@@ -140,6 +142,7 @@ static AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
     q8_0: q8_0::avx2::gemm_cols,
     float: gemm::avx2::gemm_cols,
+    quant: quant::avx2::TIER,
     ew: elementwise::avx2::TABLE,
 };
 
@@ -148,6 +151,7 @@ static AVX512: Kernels = Kernels {
     isa: Isa::Avx512,
     q8_0: q8_0::avx512::gemm_cols,
     float: gemm::avx512::gemm_cols,
+    quant: quant::avx512::TIER,
     ew: elementwise::avx512::TABLE,
 };
 
@@ -156,6 +160,7 @@ static NEON: Kernels = Kernels {
     isa: Isa::Neon,
     q8_0: q8_0::neon::gemm_cols_widening,
     float: gemm::neon::gemm_cols,
+    quant: quant::neon::TIER_WIDENING,
     ew: elementwise::neon::TABLE,
 };
 
@@ -164,6 +169,7 @@ static NEON_DOTPROD: Kernels = Kernels {
     isa: Isa::Neon,
     q8_0: q8_0::neon::gemm_cols_dotprod,
     float: gemm::neon::gemm_cols,
+    quant: quant::neon::TIER_DOTPROD,
     ew: elementwise::neon::TABLE,
 };
 

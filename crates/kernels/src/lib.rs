@@ -27,6 +27,7 @@ pub mod gpu;
 mod isa;
 mod math;
 pub mod q8_0;
+pub mod quant;
 pub mod rope;
 mod tiling;
 
@@ -40,4 +41,10 @@ pub use elementwise::{
 pub use gemm::{FloatWeights, gemm_bf16, gemm_f16, gemm_f32, gemm_float_cols};
 pub use isa::{Isa, Kernels, kernels, kernels_for};
 pub use q8_0::{QK_ACT, QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0};
+pub use quant::blocks::{
+    BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ4_1, BlockQ4K, BlockQ5_0,
+    BlockQ5_1, BlockQ5K, BlockQ6K, KVALUES_IQ4NL, QK_K,
+};
+pub use quant::formats::{BlockFormat, QuantType};
+pub use quant::{gemm_quant, gemm_quant_cols};
 pub use rope::{rope_cache, rope_neox};

@@ -1,13 +1,15 @@
 //! Typed, shape-checked views of a model's weights in the mapped GGUF file.
 //!
 //! A [`Matrix`] is a GGUF 2-D weight `[k, n]` in ggml order — `n` rows of `k` values, PyTorch's
-//! `[out, in]` — in whichever format the file stores it (F32, F16, BF16 or Q8_0). Binding checks
-//! the shape and the type once; computing with it never fails.
+//! `[out, in]` — in whichever format the file stores it (F32, F16, BF16, Q8_0 or any
+//! [`QuantType`]: Q4_0 … Q6_K, IQ4_NL, IQ4_XS). Binding checks the shape and the type once;
+//! computing with it never fails. Each tensor keeps its own type, so mixed files (a "Q4_K_M" is
+//! F32 + Q8_0 + Q5_0 + Q4_K + Q6_K) need nothing special.
 
 use std::sync::Mutex;
 
 use gguf_loader::{GgmlType, GgufFile};
-use ggufembed_kernels::{BlockQ8_0, FloatWeights, Kernels, QuantizedActivations};
+use ggufembed_kernels::{BlockQ8_0, FloatWeights, Kernels, QuantType, QuantizedActivations};
 use half::bf16;
 
 use crate::error::{Result, RuntimeError};
@@ -26,6 +28,8 @@ pub enum MatrixData<'a> {
     Q8_0(&'a [BlockQ8_0]),
     /// Float weights.
     Float(FloatWeights<'a>),
+    /// Another ggml block format: the file's bytes, `n` rows of `k / block_size` blocks.
+    Quant(QuantType, &'a [u8]),
 }
 
 /// A weight matrix of `n` output rows by `k` inputs, as stored in the file.
@@ -54,6 +58,7 @@ pub struct MatmulScratch {
 #[derive(Clone, Copy)]
 enum Operand<'a, 'x> {
     Q8(&'a [BlockQ8_0], &'x QuantizedActivations),
+    Quant(QuantType, &'a [u8], &'x QuantizedActivations),
     Float(FloatWeights<'a>, &'x [f32], usize),
 }
 
@@ -71,6 +76,9 @@ impl Operand<'_, '_> {
     ) {
         match *self {
             Operand::Q8(w, qa) => kernels.gemm_q8_0_cols(qa, w, n, bias, c.start, c.end, y),
+            Operand::Quant(ty, w, qa) => {
+                kernels.gemm_quant_cols(qa, ty, w, n, bias, c.start, c.end, y)
+            }
             Operand::Float(w, x, k) => {
                 kernels.gemm_float_cols(x, m, k, w, n, bias, c.start, c.end, y)
             }
@@ -145,12 +153,31 @@ impl<'a> Matrix<'a> {
             GgmlType::BF16 => MatrixData::Float(FloatWeights::Bf16(
                 file.view_as::<bf16>(info, GgmlType::BF16)?,
             )),
-            other => {
-                return Err(RuntimeError::tensor(
-                    name,
-                    format!("type {other} is not supported (F32, F16, BF16 or Q8_0)"),
-                ));
-            }
+            other => match QuantType::from_ggml_id(other.id()) {
+                Some(ty) => {
+                    let bytes = file.tensor_bytes(info);
+                    if ty.row_bytes(k).and_then(|rb| rb.checked_mul(n)) != Some(bytes.len()) {
+                        return Err(RuntimeError::tensor(
+                            name,
+                            format!(
+                                "{ty} rows of {k} weights need whole {}-weight blocks ({} bytes stored)",
+                                ty.block_size(),
+                                bytes.len()
+                            ),
+                        ));
+                    }
+                    MatrixData::Quant(ty, bytes)
+                }
+                None => {
+                    return Err(RuntimeError::tensor(
+                        name,
+                        format!(
+                            "type {other} is not supported (F32, F16, BF16, Q4_0, Q4_1, Q5_0, \
+                             Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL or IQ4_XS)"
+                        ),
+                    ));
+                }
+            },
         };
         Ok(Matrix { k, n, data })
     }
@@ -190,7 +217,7 @@ impl<'a> Matrix<'a> {
         );
         if mats
             .iter()
-            .any(|(w, _, _)| matches!(w.data, MatrixData::Q8_0(_)))
+            .any(|(w, _, _)| matches!(w.data, MatrixData::Q8_0(_) | MatrixData::Quant(..)))
         {
             let _t = profile::scope(profile::Op::Quantize);
             scratch.qa.quantize_with(kernels, x, m, k);
@@ -198,6 +225,7 @@ impl<'a> Matrix<'a> {
         for (w, bias, y) in mats {
             let op = match w.data {
                 MatrixData::Q8_0(q) => Operand::Q8(q, &scratch.qa),
+                MatrixData::Quant(ty, q) => Operand::Quant(ty, q, &scratch.qa),
                 MatrixData::Float(f) => Operand::Float(f, x, k),
             };
             match splitter(exec, m, k, w.n) {
@@ -215,6 +243,10 @@ impl<'a> Matrix<'a> {
                 let nb = k / ggufembed_kernels::QK8_0;
                 kernels.dequantize_row_q8_0(&w[r * nb..(r + 1) * nb], out);
             }
+            MatrixData::Quant(ty, w) => {
+                let rb = ty.row_bytes(k).unwrap_or(0);
+                ty.dequantize_row(&w[r * rb..(r + 1) * rb], out);
+            }
             MatrixData::Float(FloatWeights::F32(w)) => out.copy_from_slice(&w[r * k..(r + 1) * k]),
             MatrixData::Float(FloatWeights::F16(w)) => {
                 kernels.dequantize_row_f16(&w[r * k..(r + 1) * k], out)
@@ -229,6 +261,7 @@ impl<'a> Matrix<'a> {
     pub fn type_name(&self) -> &'static str {
         match self.data {
             MatrixData::Q8_0(_) => "Q8_0",
+            MatrixData::Quant(ty, _) => ty.label(),
             MatrixData::Float(FloatWeights::F32(_)) => "F32",
             MatrixData::Float(FloatWeights::F16(_)) => "F16",
             MatrixData::Float(FloatWeights::Bf16(_)) => "BF16",
@@ -252,4 +285,49 @@ pub fn bind_vector<'a>(file: &'a GgufFile, name: &str, n: usize) -> Result<&'a [
         ));
     }
     Ok(file.view_f32(info)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gguf_loader::GgufWriter;
+
+    fn file(tensors: &[(&str, GgmlType, [u64; 2])]) -> GgufFile {
+        let mut w = GgufWriter::new();
+        for &(name, ty, shape) in tensors {
+            let bytes = ty.row_bytes(shape[0]).unwrap() * shape[1];
+            let data: Vec<u8> = (0..bytes).map(|i| (i * 7 % 251) as u8 & 0x3f).collect();
+            w.add_tensor(name, ty, &shape, data).unwrap();
+        }
+        GgufFile::from_bytes(&w.to_bytes()).unwrap()
+    }
+
+    #[test]
+    fn every_listed_type_binds_and_looks_up_rows_as_its_dequantization() {
+        for ty in QuantType::ALL {
+            let g = GgmlType::from_id(ty.ggml_id()).unwrap();
+            let f = file(&[("m.weight", g, [512, 3])]);
+            let m = Matrix::bind(&f, "m.weight", 512, 3).unwrap();
+            assert_eq!(m.type_name(), g.to_string());
+            let kernels = ggufembed_kernels::kernels();
+            let bytes = f.tensor_bytes(f.require_tensor("m.weight").unwrap());
+            let rb = ty.row_bytes(512).unwrap();
+            let (mut got, mut want) = (vec![0.0f32; 512], vec![0.0f32; 512]);
+            m.row_into(kernels, 2, &mut got);
+            ty.dequantize_row(&bytes[2 * rb..3 * rb], &mut want);
+            assert_eq!(got, want, "{ty}");
+        }
+    }
+
+    #[test]
+    fn unsupported_types_are_refused_naming_tensor_and_type() {
+        for g in [GgmlType::IQ2_XXS, GgmlType::TQ1_0, GgmlType::IQ1_M] {
+            let f = file(&[("blk.0.ffn_up.weight", g, [256, 2])]);
+            let err = Matrix::bind(&f, "blk.0.ffn_up.weight", 256, 2)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("blk.0.ffn_up.weight"), "{err}");
+            assert!(err.contains(&g.to_string()), "{err}");
+        }
+    }
 }

@@ -130,7 +130,7 @@ unsafe fn pack_group(w: *const u8, nb: usize, cols: &[usize; 8], out: &mut [i32]
 
 /// 8×8 transpose of 32-bit elements: `out[t][j] = r[j][t]`.
 #[inline(always)]
-pub(super) unsafe fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
+pub(crate) unsafe fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
     // SAFETY: AVX2 is enabled in every caller.
     unsafe {
         let t0 = _mm256_unpacklo_epi32(r[0], r[1]);

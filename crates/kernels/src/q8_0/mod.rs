@@ -114,6 +114,8 @@ pub struct QuantizedActivations {
     pub(crate) qu8: Vec<u8>,
     /// One f32 scale per 16 values: `d[r * k/16 + s]` scales `qs[r*k + 16s .. r*k + 16s + 16]`.
     pub(crate) d: Vec<f32>,
+    /// Per 16 values, the sum of their codes (the offset term of the formats with a min).
+    pub(crate) sums: Vec<i32>,
 }
 
 impl QuantizedActivations {
@@ -152,6 +154,11 @@ impl QuantizedActivations {
         self.d.resize(m * k / QK_ACT, 0.0);
         // SAFETY: the lengths agree (resized above); the table is for a supported ISA.
         unsafe { (kernels.ew.quantize_act)(x, &mut self.qs, &mut self.qu8, &mut self.d) }
+        // Exact and order-free, so the same on every tier; m·k adds against m·k·n multiply-adds.
+        self.sums.resize(m * k / QK_ACT, 0);
+        for (s, c) in self.sums.iter_mut().zip(self.qs.chunks_exact(QK_ACT)) {
+            *s = c.iter().map(|&v| i32::from(v)).sum();
+        }
     }
 
     /// Rows quantized.
@@ -186,6 +193,18 @@ impl QuantizedActivations {
         assert!(r < self.m, "row {r} out of range (m = {})", self.m);
         let ns = self.k / QK_ACT;
         &self.d[r * ns..(r + 1) * ns]
+    }
+}
+
+impl QuantizedActivations {
+    /// The code sums of row `r`: `k / 16` values, sum `s` over codes `16s..16s + 16`.
+    ///
+    /// # Panics
+    /// If `r >= m`.
+    pub fn row_sums(&self, r: usize) -> &[i32] {
+        assert!(r < self.m, "row {r} out of range (m = {})", self.m);
+        let ns = self.k / QK_ACT;
+        &self.sums[r * ns..(r + 1) * ns]
     }
 }
 

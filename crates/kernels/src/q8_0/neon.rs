@@ -86,14 +86,14 @@ unsafe fn driver<D: BlockDot>(
 }
 
 /// How a tile forms the four i32 partial sums of one 16-value half-block product.
-trait BlockDot {
+pub(crate) trait BlockDot {
     /// # Safety
     /// `x` must point at 16 readable bytes and the CPU must support the implementation's ISA.
     unsafe fn partials(x: *const i8, w: int8x16_t) -> int32x4_t;
 }
 
 /// Baseline NEON: widening multiplies, pairwise widening adds.
-struct Widening;
+pub(crate) struct Widening;
 
 impl BlockDot for Widening {
     #[inline(always)]
@@ -112,7 +112,7 @@ impl BlockDot for Widening {
 /// `sdot` (FEAT_DotProd). The `vdotq_s32` intrinsic is still unstable in Rust 1.95
 /// (`stdarch_neon_dotprod`), so the instruction is emitted with `asm!`; it is only ever inlined
 /// into `gemm_cols_dotprod`, whose `dotprod` target feature lets the assembler accept it.
-struct SDot;
+pub(crate) struct SDot;
 
 impl SDot {
     #[inline(always)]

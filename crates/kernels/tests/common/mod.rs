@@ -1,6 +1,8 @@
 //! Helpers shared by the kernel test suites: ISA iteration and f64 references.
 #![allow(dead_code)]
 
+pub mod ggml_ref;
+
 use ggufembed_kernels::{BlockQ8_0, Isa, Kernels, kernels_for};
 use half::f16;
 use proptest::prelude::*;

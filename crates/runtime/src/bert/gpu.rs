@@ -86,13 +86,19 @@ impl std::fmt::Debug for BertGpu {
     }
 }
 
-fn data<'a>(m: &Matrix<'a>) -> GpuWeightData<'a> {
-    match m.data {
+fn data<'a>(name: &str, m: &Matrix<'a>) -> Result<GpuWeightData<'a>> {
+    Ok(match m.data {
         MatrixData::Q8_0(b) => GpuWeightData::Q8_0(b),
         MatrixData::Float(FloatWeights::F32(v)) => GpuWeightData::F32(v),
         MatrixData::Float(FloatWeights::F16(v)) => GpuWeightData::F16(v),
         MatrixData::Float(FloatWeights::Bf16(v)) => GpuWeightData::Bf16(v),
-    }
+        MatrixData::Quant(ty, _) => {
+            return Err(RuntimeError::tensor(
+                name,
+                format!("type {ty} has no GPU kernel (F32, F16, BF16 or Q8_0); use the CPU"),
+            ));
+        }
+    })
 }
 
 impl BertWeights<'_> {
@@ -127,7 +133,9 @@ impl BertWeights<'_> {
                 ),
             });
         }
-        let m = |name: String, w: &Matrix<'_>| ctx.upload_matrix(&name, data(w), w.k, w.n);
+        let m = |name: String, w: &Matrix<'_>| -> Result<_> {
+            Ok(ctx.upload_matrix(&name, data(&name, w)?, w.k, w.n)?)
+        };
         let v = |name: String, x: &[f32]| ctx.upload_f32(&name, x);
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, l) in self.layers.iter().enumerate() {

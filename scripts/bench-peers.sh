@@ -24,13 +24,8 @@ n_batch=${N_BATCH:-512}
 venv=${PEERS_VENV:-target/peers-venv}
 version=${LLAMA_CPP_PYTHON:-0.3.36}
 
-<<<<<<< HEAD
-cargo build --release --locked -q -p ggufembed
-ours=${CARGO_TARGET_DIR:-target}/release/ggufembed
-=======
 cargo build --release --locked -q -p ggufembed-cli --bin ggufembed
-ours=target/release/ggufembed
->>>>>>> house
+ours=${CARGO_TARGET_DIR:-target}/release/ggufembed
 
 if [ "${SKIP_LLAMA:-0}" != 1 ] && ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
     echo "installing llama-cpp-python==$version into $venv (builds llama.cpp from source: minutes)" >&2

@@ -110,6 +110,22 @@ enum Command {
         #[arg(long = "type", value_name = "f32|f16|q8_0", default_value = "f16", value_parser = parse_out_type)]
         out_type: OutType,
     },
+    /// Serve embeddings over HTTP (OpenAI- and TEI-compatible, dynamic batching): runs the
+    /// `ggufembed-server` binary installed beside this one with the same arguments; see
+    /// `ggufembed serve --help` and docs/SERVER.md.
+    // The server crate depends on this package's library, so this package cannot depend on it
+    // (a package cycle); once the CLI is a crate of its own this becomes
+    // `Serve(ggufembed_server::ServeArgs)` and a call of `ggufembed_server::serve`.
+    #[command(disable_help_flag = true)]
+    Serve {
+        /// The server's flags (-m MODEL, --port, …).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 fn parse_out_type(s: &str) -> Result<OutType, String> {
@@ -165,6 +181,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Serve { args } => serve(&args),
         Command::Inspect { file, json } => {
             let gguf = GgufFile::open(&file).map_err(|e| e.to_string())?;
             let path = file.display().to_string();
@@ -234,6 +251,28 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             write_stdout(line.as_bytes())
         }
+    }
+}
+
+/// `ggufembed serve ARGS`: becomes `ggufembed-server ARGS` (exec on Unix, so signals reach the
+/// server directly and its exit code is ours).
+fn serve(args: &[std::ffi::OsString]) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let server = exe.with_file_name(format!("ggufembed-server{}", std::env::consts::EXE_SUFFIX));
+    let mut command = std::process::Command::new(&server);
+    command.args(args);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let e = command.exec();
+        Err(format!("cannot run '{}': {e}", server.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command
+            .status()
+            .map_err(|e| format!("cannot run '{}': {e}", server.display()))?;
+        std::process::exit(status.code().unwrap_or(1));
     }
 }
 

@@ -354,6 +354,32 @@ impl Model {
         Ok(self.tokenizer.encode(&format!("{}{text}", self.prompt))?)
     }
 
+    /// The ids [`embed`](Model::embed) runs `text` with (after the prompt, truncated to
+    /// [`max_len`](Model::max_len) with the final special token kept), and the untruncated
+    /// token count: the text was cut iff the count exceeds the ids' length.
+    ///
+    /// Feeding these ids to [`embed_tokens`](Model::embed_tokens) gives the embedding `embed`
+    /// gives `text`, bit for bit; a server tokenizes requests with it off the worker pool and
+    /// embeds many requests' ids in one scheduler pass.
+    pub fn tokenize_for_embedding(&self, text: &str) -> Result<(Vec<u32>, usize)> {
+        let full = self.tokenize(text)?;
+        if full.len() <= self.max_len {
+            let n = full.len();
+            return Ok((full, n));
+        }
+        // Only the long path tokenizes twice: the truncation rule (which special token is kept)
+        // belongs to the tokenizer.
+        let mut ids = Vec::new();
+        self.encode_into(text, &mut ids)?;
+        Ok((ids, full.len()))
+    }
+
+    /// Ids [`embed_tokens`](Model::embed_tokens) accepts are below this (the token embedding's
+    /// rows).
+    pub fn vocab_size(&self) -> usize {
+        self.n_vocab()
+    }
+
     /// Tokenizes `text` (after the prompt) truncated to `max_len` into `buf`; whether it was cut.
     pub(crate) fn encode_into(&self, text: &str, buf: &mut Vec<u32>) -> Result<bool> {
         let cut = if self.prompt.is_empty() {

@@ -227,6 +227,30 @@ fn truncation_empty_texts_and_flags() {
 }
 
 #[test]
+fn tokenize_for_embedding_then_embed_tokens_is_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = TinyBert::default().write(dir.path(), "m.gguf");
+    let model = ggufembed::open_with(&path, Options::default().max_len(16)).unwrap();
+    let texts = texts();
+    let all = model.embed(&texts).unwrap();
+    let mut seqs = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let (ids, full) = model.tokenize_for_embedding(t).unwrap();
+        assert_eq!(ids.len(), all.tokens(i), "text {i}");
+        assert_eq!(full > ids.len(), all.truncated(i), "text {i}");
+        assert_eq!(full, model.tokenize(t).unwrap().len(), "text {i}");
+        seqs.push(ids);
+    }
+    // In reverse, as another request's batch would place them.
+    seqs.reverse();
+    let by_ids = model.embed_tokens(&seqs).unwrap();
+    for i in 0..texts.len() {
+        assert_eq!(by_ids.row(texts.len() - 1 - i), all.row(i), "text {i}");
+    }
+    assert!(model.vocab_size() >= model.tokenizer().vocab_size());
+}
+
+#[test]
 fn pooling_and_normalization_options() {
     let dir = tempfile::tempdir().unwrap();
     let path = TinyBert::default().write(dir.path(), "m.gguf");

@@ -108,6 +108,9 @@ enum Command {
         #[arg(long = "type", value_name = "f32|f16|q8_0", default_value = "f16", value_parser = parse_out_type)]
         out_type: OutType,
     },
+    /// Serve embeddings over HTTP (OpenAI- and TEI-compatible, dynamic batching across
+    /// requests); see docs/SERVER.md.
+    Serve(ggufembed_server::ServeArgs),
 }
 
 fn parse_out_type(s: &str) -> Result<OutType, String> {
@@ -139,8 +142,6 @@ struct Io {
 }
 
 fn main() -> ExitCode {
-    // Warnings by default; RUST_LOG=info shows where the model runs and why.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help and --version: print, exit 0
@@ -151,6 +152,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Warnings by default (RUST_LOG=info shows where the model runs and why); the server logs
+    // its address, requests and shutdown at info.
+    let level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -163,6 +171,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Serve(args) => ggufembed_server::serve(args).map_err(|e| e.to_string()),
         Command::Inspect { file, json } => {
             let gguf = GgufFile::open(&file).map_err(|e| e.to_string())?;
             let path = file.display().to_string();

@@ -22,8 +22,12 @@ if mode == "ray-data":
 
     import ggufembed.ray
 
-    ds = ray.data.from_arrow(pa.table({"id": list(range(len(texts))), "text": texts}))
-    ds = ds.repartition(4).map_batches(
+    table = pa.table({"id": list(range(len(texts))), "text": texts})
+    # Two blocks, one per actor, made on the driver: a repartition task would need a CPU that
+    # the two actors already hold.
+    half = len(texts) // 2
+    ds = ray.data.from_arrow([table.slice(0, half), table.slice(half)])
+    ds = ds.map_batches(
         ggufembed.ray.GgufEmbedder,
         fn_constructor_args=(model,),
         fn_constructor_kwargs={"threads": 1},

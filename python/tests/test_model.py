@@ -31,6 +31,8 @@ def test_embed_is_bit_identical_to_cli(model_path, cli_dev):
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_batching_and_threads_do_not_change_a_bit(model_path, cli_dev, threads):
+    if threads == 1 and model_path != TINY_GEMMA:
+        pytest.skip("one thread on MiniLM: covered by the tiny model, slow in a debug build")
     m = ggufembed.Model(model_path, threads=threads)
     texts = dev_texts()
     order = np.random.default_rng(7).permutation(len(texts))
@@ -54,15 +56,18 @@ def test_options_match_the_cli(session_tmp):
 def test_embed_arrow_reads_the_buffers(model_path, cli_dev):
     m = ggufembed.Model(model_path)
     texts = dev_texts()
-    for typ in (pa.string(), pa.large_string(), pa.string_view()):
-        out = m.embed_arrow(pa.array(texts, type=typ))
-        assert out.type == pa.list_(pa.float32(), m.dim)
-        assert_bits_equal(out.values.to_numpy().reshape(-1, m.dim), cli_dev)
+    out = m.embed_arrow(pa.array(texts))
+    assert out.type == pa.list_(pa.float32(), m.dim)
+    assert_bits_equal(out.values.to_numpy().reshape(-1, m.dim), cli_dev)
+    for typ in (pa.large_string(), pa.string_view()):
+        out = m.embed_arrow(pa.array(texts[:60], type=typ))
+        assert_bits_equal(out.values.to_numpy().reshape(-1, m.dim), cli_dev[:60])
     # A slice (non-zero offset), a chunked array, and a PyCapsule-only producer.
     sliced = m.embed_arrow(pa.array(texts)[5:40])
     assert_bits_equal(sliced.values.to_numpy().reshape(-1, m.dim), cli_dev[5:40])
-    chunked = pa.chunked_array([pa.array(texts[:100]), pa.array(texts[100:])])
-    assert_bits_equal(m.embed_arrow(chunked).flatten().to_numpy().reshape(-1, m.dim), cli_dev)
+    chunked = pa.chunked_array([pa.array(texts[:30]), pa.array(texts[30:70])])
+    got = m.embed_arrow(chunked).flatten().to_numpy().reshape(-1, m.dim)
+    assert_bits_equal(got, cli_dev[:70])
 
     class Capsule:
         def __init__(self, arr):
@@ -200,7 +205,7 @@ def test_threads_share_one_model(model_path, cli_dev):
 
     def work(k: int) -> None:
         try:
-            for _ in range(3):
+            for _ in range(2):
                 results[k] = m.embed(texts[k::4])
         except BaseException as e:  # reported below, not lost in the thread
             errors.append(e)
@@ -219,7 +224,7 @@ def test_embed_releases_the_gil():
     # While a long embed runs in one thread, the main thread keeps executing Python: with the
     # GIL held it could not run a single bytecode between the call's start and end.
     m = ggufembed.Model(MINILM or TINY_GEMMA, threads=1)
-    texts = dev_texts() * (2 if MINILM else 8)
+    texts = dev_texts()[:120] if MINILM else dev_texts() * 4
     span: list[float] = []
 
     def work() -> None:

@@ -22,7 +22,7 @@ JOB = Path(__file__).with_name("ray_job.py")
 
 @pytest.fixture(scope="module")
 def inputs(session_tmp):
-    texts = bench_texts()[:1000]
+    texts = bench_texts()[:300]
     path = session_tmp / "ray-texts.jsonl"
     path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
     return path, cli_embed(MODEL, texts, session_tmp)
@@ -37,6 +37,9 @@ def test_ray(mode, inputs, session_tmp):
     r = subprocess.run(
         [sys.executable, str(JOB), mode, str(MODEL), str(texts_path), str(out)],
         capture_output=True, text=True, timeout=300,
+        # Not python/: Ray's workers put the driver's directory on sys.path, where the source
+        # tree (without the compiled module) would shadow the installed wheel.
+        cwd=session_tmp,
     )
     assert r.returncode == 0, r.stderr[-4000:]
     assert_bits_equal(np.load(out).astype(np.float32, copy=False), want)

@@ -8,8 +8,9 @@
 # machine allows (scripts/lib/needs.sh: apt-get as root or through `sudo -n`, rustup):
 # the rustfmt and clippy components, the aarch64-unknown-linux-gnu target, the Debian packages
 # gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user (NEON tests), mesa-vulkan-drivers
-# (GPU tests). A step whose needs cannot be met prints a loud SKIPPED line naming what to
-# install, and fails the run under CI=true. GGUFEMBED_NO_INSTALL=1 installs nothing.
+# (GPU tests); a venv from PyPI with maturin, numpy, pyarrow, pytest, daft and ray (the
+# Python package, scripts/python-test.sh). A step whose needs cannot be met prints a loud
+# SKIPPED line naming what to install, and fails the run under CI=true. GGUFEMBED_NO_INSTALL=1 installs nothing.
 #
 # Tests that need the shared models (../shared/models) run when the folder is present and
 # print a loud SKIPPED line otherwise.
@@ -107,6 +108,9 @@ if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || [ -n "${VK_ICD_FILENAMES
 else
     skip_or_fail "the GPU tests (no Vulkan driver)" "apt-get install mesa-vulkan-drivers"
 fi
+
+step "Python package (scripts/python-test.sh: wheel, pytest core + Daft + Ray)"
+scripts/python-test.sh
 
 if [ -d ../shared/models ]; then
     step "ggufembed inspect on the shared models"

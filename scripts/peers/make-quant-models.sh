@@ -37,7 +37,7 @@ table=$out/accuracy.md
     echo "llama.cpp (llama-embedding --pooling mean --embd-normalize 2, its own tokenizer) vs sentence-transformers \`embedding_256\`;"
     echo "A: the 258 dev texts of at most 256 tokens; B: the 255 of those on which llama.cpp's ids equal Hugging Face's (the shared README's set)."
     echo
-    echo "| file | tensor types written (count) | rows that fell back | A min | A p1 | A mean | B min | B p1 | B mean |"
+    echo "| file | tensor types written (count) | tensors that fell back | A min | A p1 | A mean | B min | B p1 | B mean |"
     echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
 } >"$table.tmp"
 for t in "${types[@]}"; do
@@ -49,10 +49,11 @@ for t in "${types[@]}"; do
         mv "$f.tmp" "$f"
     fi
     # "converting to q5_0" per tensor (llama-quantize's log), and the fallbacks it announced.
-    written=$(grep -o 'converting to [a-z0-9_]*\|type = *f32, size' "$f.quantize.log" |
+    written=$(grep -o 'converting to [A-Za-z0-9_]*\|type = *f32, size' "$f.quantize.log" |
         sed 's/converting to //; s/type = *f32, size/f32/' | sort | uniq -c |
         awk '{printf "%s%s ×%d", sep, toupper($2), $1; sep=", "}')
-    fellback=$(grep -c 'fallback' "$f.quantize.log" || true)
+    fellback=$(grep -o '[0-9]* of [0-9]* tensor(s) required fallback' "$f.quantize.log" | cut -d' ' -f1 || true)
+    fellback=${fellback:-0}
     emb=$f.llama-embeddings.jsonl
     if [ ! -s "$emb.stats.json" ]; then
         echo "llama.cpp embeddings: $t" >&2

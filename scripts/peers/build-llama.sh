@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's own tools — llama-quantize, llama-embedding, llama-server (and the small
-# llama-tokenize) — from the
-# llama.cpp vendored in the llama-cpp-python sdist on PyPI, natively for this CPU.
+# llama-tokenize) — from the llama.cpp
+# vendored in the llama-cpp-python sdist on PyPI, natively for this CPU.
 #
 #   scripts/peers/build-llama.sh
 #
 # Env: LLAMA_CPP_DIR (.tools/llama.cpp): the binaries go to $LLAMA_CPP_DIR/bin, the sdist,
 # source and build folder under $LLAMA_CPP_DIR/src; LLAMA_CPP_PYTHON (0.3.36): the sdist's
-# version; LLAMA_BUILD_JOBS (nproc). Idempotent: does nothing when the three binaries are there
+# version; LLAMA_BUILD_JOBS (nproc). Idempotent: does nothing when the four binaries are there
 # and were built from that version (FORCE=1 rebuilds).
 #
 # Needs python3 with venv + pip (PyPI reachable), a C/C++ compiler (Debian: build-essential,

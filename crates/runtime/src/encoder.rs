@@ -205,12 +205,13 @@ mod tests {
         let ids = [1u32, 2, 3, 4, 5];
         let ok = [0..2, 2..5];
         Batch::new(&ids, &ok).check(3, 6).unwrap();
+        let short: Vec<Range<usize>> = std::iter::once(0..2).collect();
         let cases: [(&[Range<usize>], usize, usize, &str); 5] = [
             (&[0..2, 3..5], 3, 6, "sequence 1"),
             (&[0..3, 2..5], 3, 6, "sequence 1"),
             (&[0..1, 1..5], 3, 6, "sequence 1 has 4 tokens"),
             (&[0..2, 2..5], 3, 5, "id 5"),
-            (&[0..2], 3, 6, "cover 2"),
+            (&short, 3, 6, "cover 2"),
         ];
         for (seqs, max_len, n_vocab, want) in cases {
             let err = Batch::new(&ids, seqs).check(max_len, n_vocab).unwrap_err();

@@ -331,7 +331,10 @@ mod tests {
 
     #[test]
     fn registry_names_and_presets() {
-        assert_eq!(supported(), "bert, gemma-embedding");
+        // Every registered name, once, in table order (new architectures append theirs).
+        let names: Vec<&str> = ARCHITECTURES.iter().map(|r| r.name).collect();
+        assert_eq!(supported(), names.join(", "));
+        assert!(supported().starts_with("bert, gemma-embedding"));
         assert!(prompt_presets("bert").is_empty());
         assert!(
             prompt_presets("gemma-embedding")
@@ -353,7 +356,11 @@ mod tests {
         let err = MappedEncoder::load(file).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unsupported architecture 'llama' (supported: bert, gemma-embedding)"
+            format!(
+                "unsupported architecture 'llama' (supported: {})",
+                supported()
+            )
         );
+        assert!(err.contains("bert, gemma-embedding"), "{err}");
     }
 }

@@ -90,7 +90,9 @@ pub trait Architecture: Sized + Send + Sync + fmt::Debug + 'static {
 /// Optional keys, in this order after `bytes_per_token`: `read: XModel::read` (default
 /// `XModel::load`), `prompt_presets: &[("query", "…")]`, and `gpu: path` to a
 /// `fn(&XWeights<'_>, Arc<GpuContext>) -> Result<Box<dyn GpuEncoder>>` (compiled with the
-/// `gpu` feature only).
+/// `gpu` feature only), and `forward: path` to a `fn(&XWeights<'_>, &Exec<'_>, &Batch<'_>,
+/// Pooling, &mut [f32], &mut XScratch) -> Result<()>` for a graph that reads more of the
+/// [`Batch`] than ids and ranges (e.g. `types`, a cross-encoder's segment ids).
 #[macro_export]
 macro_rules! architecture {
     ($model:ident {
@@ -100,6 +102,7 @@ macro_rules! architecture {
         $(, read: $read:path)?
         $(, prompt_presets: $presets:expr)?
         $(, gpu: $gpu:path)?
+        $(, forward: $forward:path)?
         $(,)?
     }) => {
         impl $crate::registry::Architecture for $model {
@@ -140,7 +143,9 @@ macro_rules! architecture {
                 out: &mut [f32],
                 scratch: &mut $scratch,
             ) -> $crate::error::Result<()> {
-                weights.forward(exec, batch.ids, batch.seqs, pooling, out, scratch)
+                $crate::architecture!(
+                    @forward (weights, exec, batch, pooling, out, scratch) $($forward)?
+                )
             }
             $(
             #[cfg(feature = "gpu")]
@@ -155,6 +160,12 @@ macro_rules! architecture {
     };
     (@read $model:ident) => { $model::load };
     (@read $model:ident, $read:path) => { $read };
+    (@forward ($w:ident, $e:ident, $b:ident, $p:ident, $o:ident, $s:ident)) => {
+        $w.forward($e, $b.ids, $b.seqs, $p, $o, $s)
+    };
+    (@forward ($w:ident, $e:ident, $b:ident, $p:ident, $o:ident, $s:ident) $forward:path) => {
+        $forward($w, $e, $b, $p, $o, $s)
+    };
 }
 
 /// One line of [`ARCHITECTURES`]: a `general.architecture` value and how to open it.
@@ -362,5 +373,118 @@ mod tests {
             )
         );
         assert!(err.contains("bert, gemma-embedding"), "{err}");
+    }
+
+    /// A graph of the usual shape that reads token types: row `i` = Σ (id + 10·type) of
+    /// sequence `i`, so a test sees whether types travel with their ids through the scheduler.
+    #[derive(Debug)]
+    struct Toy {
+        n_vocab: usize,
+    }
+
+    #[derive(Debug)]
+    struct ToyWeights<'a> {
+        _file: &'a GgufFile,
+    }
+
+    impl Toy {
+        fn load(_: &GgufFile, _: &str) -> Result<Toy> {
+            Ok(Toy { n_vocab: 100 })
+        }
+        fn n_ctx(&self) -> usize {
+            8
+        }
+        fn pooling(&self) -> Pooling {
+            Pooling::Mean
+        }
+        fn bytes_per_token(&self) -> usize {
+            4
+        }
+        fn bind<'a>(&self, file: &'a GgufFile) -> Result<ToyWeights<'a>> {
+            Ok(ToyWeights { _file: file })
+        }
+    }
+
+    impl ToyWeights<'_> {
+        fn out_dim(&self, _: Pooling) -> usize {
+            1
+        }
+    }
+
+    fn toy_forward(
+        _: &ToyWeights<'_>,
+        _: &Exec<'_>,
+        batch: &Batch<'_>,
+        _: Pooling,
+        out: &mut [f32],
+        calls: &mut usize,
+    ) -> Result<()> {
+        *calls += 1;
+        let types = batch.types.unwrap_or(&[]);
+        for (r, o) in batch.seqs.iter().zip(out) {
+            *o = r
+                .clone()
+                .map(|t| batch.ids[t] as f32 + 10.0 * types.get(t).copied().unwrap_or(0) as f32)
+                .sum();
+        }
+        Ok(())
+    }
+
+    crate::architecture!(Toy {
+        weights: ToyWeights,
+        scratch: usize,
+        bytes_per_token: Toy::bytes_per_token,
+        forward: toy_forward,
+    });
+
+    #[test]
+    fn the_macro_registers_a_module_and_types_reach_its_forward() {
+        use crate::scheduler::{Parallelism, Scheduler, SchedulerConfig};
+        let file = GgufFile::from_bytes(&gguf_loader::GgufWriter::new().to_bytes()).unwrap();
+        let enc = (Registration::of::<Toy>("toy").load)(&file, "toy").unwrap();
+        assert_eq!(enc.architecture(), "toy");
+        assert_eq!(
+            (enc.n_ctx(), enc.n_vocab(), enc.out_dim(Pooling::Mean)),
+            (8, 100, 1)
+        );
+        assert_eq!(enc.default_pooling(), Pooling::Mean);
+        // Lengths 1, 3, 2: run longest first in micro-batches of at most 3 tokens.
+        let ids = [1u32, 2, 3, 4, 5, 6];
+        let types = [0u32, 1, 1, 0, 1, 0];
+        let seqs = [0..1, 1..4, 4..6];
+        let batch = Batch {
+            types: Some(&types),
+            ..Batch::new(&ids, &seqs)
+        };
+        for threads in [1, 2] {
+            let scheduler = Scheduler::new(SchedulerConfig {
+                threads,
+                token_budget: 3,
+                max_len: 8,
+                parallelism: Parallelism::AcrossTexts,
+            })
+            .unwrap();
+            let mut out = [0.0f32; 3];
+            scheduler
+                .run(&*enc, &batch, Pooling::Mean, false, &mut out)
+                .unwrap();
+            assert_eq!(out, [1.0, 29.0, 21.0], "threads {threads}");
+        }
+        let mut out = [0.0f32; 3];
+        let scheduler = Scheduler::new(SchedulerConfig {
+            threads: 1,
+            token_budget: 3,
+            max_len: 2,
+            parallelism: Parallelism::Auto,
+        })
+        .unwrap();
+        let err = scheduler
+            .run(&*enc, &batch, Pooling::Mean, false, &mut out)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("sequence 1 has 3 tokens, expected 1..=2"),
+            "{err}"
+        );
     }
 }

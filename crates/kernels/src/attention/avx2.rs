@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 
 use super::AttentionParams;
 use super::blocked;
-use super::lanes::Lanes;
+use super::lanes::{L, Lanes};
 
 #[derive(Clone, Copy)]
 pub(crate) struct Ymm2(__m256, __m256);
@@ -53,6 +53,58 @@ unsafe impl Lanes for Ymm2 {
     unsafe fn mul(self, b: Self) -> Self {
         // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
         unsafe { Ymm2(_mm256_mul_ps(self.0, b.0), _mm256_mul_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_add_ps(self.0, b.0), _mm256_add_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_sub_ps(self.0, b.0), _mm256_sub_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_max_ps(self.0, b.0), _mm256_max_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_min_ps(self.0, b.0), _mm256_min_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn pow2n(self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe {
+            let p = |v: __m256| {
+                _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+                    _mm256_castps_si256(v),
+                    _mm256_set1_epi32(127),
+                )))
+            };
+            Ymm2(p(self.0), p(self.1))
+        }
+    }
+    #[inline(always)]
+    unsafe fn zero_below(self, x: Self, t: f32) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe {
+            let t = _mm256_set1_ps(t);
+            let z = |y: __m256, x: __m256| _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(x, t), y);
+            Ymm2(z(self.0, x.0), z(self.1, x.1))
+        }
+    }
+    #[inline(always)]
+    unsafe fn to_array(self) -> [f32; L] {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe {
+            let mut a = [0.0f32; L];
+            _mm256_storeu_ps(a.as_mut_ptr(), self.0);
+            _mm256_storeu_ps(a.as_mut_ptr().add(8), self.1);
+            a
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 
 use super::AttentionParams;
 use super::blocked;
-use super::lanes::Lanes;
+use super::lanes::{L, Lanes};
 
 #[derive(Clone, Copy)]
 pub(crate) struct Zmm(__m512);
@@ -45,6 +45,55 @@ unsafe impl Lanes for Zmm {
     unsafe fn mul(self, b: Self) -> Self {
         // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
         unsafe { Zmm(_mm512_mul_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe { Zmm(_mm512_add_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe { Zmm(_mm512_sub_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe { Zmm(_mm512_max_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe { Zmm(_mm512_min_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn pow2n(self) -> Self {
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe {
+            Zmm(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(
+                _mm512_add_epi32(_mm512_castps_si512(self.0), _mm512_set1_epi32(127)),
+            )))
+        }
+    }
+    #[inline(always)]
+    unsafe fn zero_below(self, x: Self, t: f32) -> Self {
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe {
+            Zmm(_mm512_mask_mov_ps(
+                self.0,
+                _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x.0, _mm512_set1_ps(t)),
+                _mm512_setzero_ps(),
+            ))
+        }
+    }
+    #[inline(always)]
+    unsafe fn to_array(self) -> [f32; L] {
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe {
+            let mut a = [0.0f32; L];
+            _mm512_storeu_ps(a.as_mut_ptr(), self.0);
+            a
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::arch::aarch64::*;
 
 use super::AttentionParams;
 use super::blocked;
-use super::lanes::Lanes;
+use super::lanes::{L, Lanes};
 
 #[derive(Clone, Copy)]
 pub(crate) struct Q4([float32x4_t; 4]);
@@ -52,6 +52,61 @@ unsafe impl Lanes for Q4 {
     unsafe fn mul(self, b: Self) -> Self {
         // SAFETY: the caller runs with NEON enabled (trait contract).
         unsafe { Q4(std::array::from_fn(|i| vmulq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vaddq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vsubq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vmaxq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vminq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn pow2n(self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe {
+            Q4(std::array::from_fn(|i| {
+                vreinterpretq_f32_u32(vshlq_n_u32::<23>(vaddq_u32(
+                    vreinterpretq_u32_f32(self.0[i]),
+                    vdupq_n_u32(127),
+                )))
+            }))
+        }
+    }
+    #[inline(always)]
+    unsafe fn zero_below(self, x: Self, t: f32) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe {
+            Q4(std::array::from_fn(|i| {
+                vreinterpretq_f32_u32(vbicq_u32(
+                    vreinterpretq_u32_f32(self.0[i]),
+                    vcltq_f32(x.0[i], vdupq_n_f32(t)),
+                ))
+            }))
+        }
+    }
+    #[inline(always)]
+    unsafe fn to_array(self) -> [f32; L] {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe {
+            let mut a = [0.0f32; L];
+            for (i, &v) in self.0.iter().enumerate() {
+                vst1q_f32(a.as_mut_ptr().add(4 * i), v);
+            }
+            a
+        }
     }
 }
 

@@ -13,9 +13,11 @@ pub mod bert;
 pub mod error;
 pub mod exec;
 pub mod gemma;
+mod hparams;
 pub mod pool;
 pub mod pooling;
 pub mod profile;
+pub mod qwen3;
 pub mod tokenizer;
 pub mod weights;
 

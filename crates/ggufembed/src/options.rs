@@ -117,8 +117,15 @@ pub struct Options {
 ///
 /// `gemma-embedding` (EmbeddingGemma): the prompts of its sentence-transformers configuration
 /// (`query`, `document`, and one per MTEB task type).
+///
+/// `qwen3` (Qwen3-Embedding): its sentence-transformers prompts (see
+/// [`ggufembed_runtime::qwen3::PROMPT_PRESETS`]): `query` is the instruction
+/// `Instruct: {task}\nQuery:` with its default task (web search), `document` is none (the empty
+/// prompt: documents are embedded as they are). For another task give the prompt itself,
+/// `Instruct: <one sentence describing the task>\nQuery:` (no space after the colon).
 pub fn prompt_presets(architecture: &str) -> &'static [(&'static str, &'static str)] {
     match architecture {
+        "qwen3" => ggufembed_runtime::qwen3::PROMPT_PRESETS,
         "gemma-embedding" => &[
             ("query", "task: search result | query: "),
             ("document", "title: none | text: "),

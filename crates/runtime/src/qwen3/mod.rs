@@ -40,6 +40,19 @@ use crate::pooling::Pooling;
 use crate::profile::{self, Op};
 use crate::weights::{MatmulScratch, Matrix, bind_vector};
 
+/// Qwen3-Embedding's prompt presets, from its sentence-transformers configuration: `query` is
+/// the instruction `Instruct: {task}\nQuery:` with its default task (web search); `document` is
+/// none (documents are embedded as they are). Another task is given as the prompt itself,
+/// `Instruct: <one sentence describing the task>\nQuery:` (no space after the colon).
+pub const PROMPT_PRESETS: &[(&str, &str)] = &[
+    (
+        "query",
+        "Instruct: Given a web search query, retrieve relevant passages that answer the \
+         query\nQuery:",
+    ),
+    ("document", ""),
+];
+
 /// A validated Qwen3 model: its hyper-parameters and the vocabulary size its tensors were
 /// checked against.
 #[derive(Clone, Debug)]

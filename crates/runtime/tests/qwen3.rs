@@ -239,8 +239,17 @@ fn attention_is_causal_and_last_pooling_reads_the_last_token() {
     let tokens = embed(&w, &exec, &[&full], Pooling::None, &mut s);
     let prefix = embed(&w, &exec, &[&full[..3]], Pooling::None, &mut s);
     assert_eq!(prefix, tokens[..3 * 64], "a prefix sees a later token");
+    // Last and CLS pooling run the last layer's FFN on the pooled rows alone: the same bits
+    // as every token's state, alone or packed.
     let last = embed(&w, &exec, &[&full], Pooling::Last, &mut s);
     assert_eq!(last, tokens[5 * 64..]);
+    let cls = embed(&w, &exec, &[&full], Pooling::Cls, &mut s);
+    assert_eq!(cls, tokens[..64]);
+    let other: Vec<u32> = vec![7, 8, 9, EOS];
+    let packed = embed(&w, &exec, &[&other, &full], Pooling::Last, &mut s);
+    let both = embed(&w, &exec, &[&other, &full], Pooling::None, &mut s);
+    assert_eq!(packed[..64], both[3 * 64..4 * 64]);
+    assert_eq!(packed[64..], tokens[5 * 64..]);
     let mut changed = full.clone();
     changed[0] = 101;
     let other = embed(&w, &exec, &[&changed], Pooling::None, &mut s);

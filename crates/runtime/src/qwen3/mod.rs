@@ -273,7 +273,9 @@ impl Qwen3Weights<'_> {
         let up = grow(&mut s.up, t * c.n_ff);
         let act = grow(&mut s.act, t * c.n_ff);
         let (cos, sin) = (&s.rope.cos[..], &s.rope.sin[..]);
-        for l in &self.layers {
+        // Last and CLS pooling read one row per sequence (see the last layer below).
+        let prune = matches!(pooling, Pooling::Last | Pooling::Cls);
+        for (il, l) in self.layers.iter().enumerate() {
             // Attention block.
             let norm_timer = profile::scope(Op::Norm);
             h.copy_from_slice(x);
@@ -316,9 +318,35 @@ impl Qwen3Weights<'_> {
                     &mut s.attn,
                 );
             }
+            // After the last attention, a pooled-only output needs one row per sequence: the
+            // rest of the layer runs on those rows alone (every kernel computes a row
+            // independently of the others, so they come out as they would among all `t`).
+            let m = if il + 1 == self.layers.len() && prune {
+                for (i, r) in seqs.iter().enumerate() {
+                    // Row `p ≥ i` (sequences are ordered and non-empty): moving rows to the
+                    // front in order never overwrites a row still to be moved.
+                    let p = if pooling == Pooling::Cls {
+                        r.start
+                    } else {
+                        r.end - 1
+                    };
+                    ctx.copy_within(p * c.q_width()..(p + 1) * c.q_width(), i * c.q_width());
+                    x.copy_within(p * d..(p + 1) * d, i * d);
+                }
+                seqs.len()
+            } else {
+                t
+            };
+            let m64 = m as u64;
+            let (x, h) = (&mut x[..m * d], &mut h[..m * d]);
+            let (gate, up, act) = (
+                &mut gate[..m * c.n_ff],
+                &mut up[..m * c.n_ff],
+                &mut act[..m * c.n_ff],
+            );
             {
-                let _t = profile::scope_ops(Op::AttnOut, 2 * t64 * qw * d64);
-                l.o.matmul(exec, ctx, t, None, h, &mut s.matmul);
+                let _t = profile::scope_ops(Op::AttnOut, 2 * m64 * qw * d64);
+                l.o.matmul(exec, &ctx[..m * c.q_width()], m, None, h, &mut s.matmul);
             }
             let norm_timer = profile::scope(Op::Norm);
             kernels.residual_add(x, h);
@@ -328,11 +356,11 @@ impl Qwen3Weights<'_> {
             kernels.rms_norm(h, d, l.ffn_norm, c.eps);
             drop(norm_timer);
             // Gate and up share one quantized input: timed together as FfnUp.
-            let up_timer = profile::scope_ops(Op::FfnUp, 2 * t64 * d64 * 2 * ff);
+            let up_timer = profile::scope_ops(Op::FfnUp, 2 * m64 * d64 * 2 * ff);
             Matrix::matmul_shared_input(
                 exec,
                 h,
-                t,
+                m,
                 [(&l.gate, None, &mut *gate), (&l.up, None, &mut *up)],
                 &mut s.matmul,
             );
@@ -341,16 +369,20 @@ impl Qwen3Weights<'_> {
             kernels.swiglu(gate, up, act);
             drop(act_timer);
             {
-                let _t = profile::scope_ops(Op::FfnDown, 2 * t64 * ff * d64);
-                l.down.matmul(exec, act, t, None, h, &mut s.matmul);
+                let _t = profile::scope_ops(Op::FfnDown, 2 * m64 * ff * d64);
+                l.down.matmul(exec, act, m, None, h, &mut s.matmul);
             }
             kernels.residual_add(x, h);
         }
-        let norm_timer = profile::scope(Op::Norm);
-        kernels.rms_norm(x, d, self.output_norm, c.eps);
-        drop(norm_timer);
-
         let _t = profile::scope(Op::Pooling);
+        if prune {
+            // `x` holds the pooled rows, one per sequence.
+            let x = &mut x[..seqs.len() * d];
+            kernels.rms_norm(x, d, self.output_norm, c.eps);
+            out.copy_from_slice(x);
+            return Ok(());
+        }
+        kernels.rms_norm(x, d, self.output_norm, c.eps);
         if pooling == Pooling::None {
             out.copy_from_slice(x);
         } else {

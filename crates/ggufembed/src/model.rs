@@ -20,6 +20,7 @@ use ggufembed_runtime::exec::{ColumnSplit, Exec};
 use ggufembed_runtime::gemma::{GemmaConfig, GemmaModel, GemmaScratch, GemmaWeights};
 use ggufembed_runtime::kernels::{Kernels, kernels};
 use ggufembed_runtime::pool::WorkerPool;
+use ggufembed_runtime::qwen3::{Qwen3Model, Qwen3Scratch, Qwen3Weights};
 use ggufembed_runtime::{Pooling, RuntimeError, Tokenizer};
 
 use crate::embeddings::Embeddings;
@@ -32,7 +33,7 @@ mod stream;
 pub use stream::{EmbedIter, Embedded};
 
 /// Architectures this build runs, for error messages.
-const SUPPORTED: &str = "bert, gemma-embedding";
+const SUPPORTED: &str = "bert, gemma-embedding, qwen3";
 
 /// Tokenized texts: the ids back to back, each text's range in them, and its truncation flag.
 type Packed = (Vec<u32>, Vec<Range<usize>>, Vec<bool>);
@@ -49,6 +50,7 @@ const TOKEN_BUDGET_RANGE: (usize, usize) = (64, 8192);
 enum Arch {
     Bert(BertModel),
     Gemma(GemmaModel),
+    Qwen3(Qwen3Model),
 }
 
 /// The bound weights, borrowing the mapped file (see [`Model::from_file`]).
@@ -56,6 +58,7 @@ enum Arch {
 enum Weights {
     Bert(BertWeights<'static>),
     Gemma(GemmaWeights<'static>),
+    Qwen3(Qwen3Weights<'static>),
 }
 
 /// One worker's reusable buffers: its micro-batch's packed ids, ranges and pooled output, and
@@ -67,6 +70,7 @@ struct WorkerScratch {
     out: Vec<f32>,
     bert: BertScratch,
     gemma: GemmaScratch,
+    qwen3: Qwen3Scratch,
 }
 
 /// An opened embedding model: the mapped file, its validated graph, its tokenizer and its
@@ -87,6 +91,7 @@ pub struct Model {
     max_len: usize,
     pooling: Pooling,
     normalize: bool,
+    /// Width of a row as the graph gives it (before `options.dimensions` cuts it).
     dim: usize,
     parallelism: Parallelism,
     token_budget: usize,
@@ -138,6 +143,7 @@ impl Model {
         let arch = match arch_name.as_str() {
             "bert" => Arch::Bert(BertModel::load(&file, &arch_name)?),
             "gemma-embedding" => Arch::Gemma(GemmaModel::load(&file, &arch_name)?),
+            "qwen3" => Arch::Qwen3(Qwen3Model::load(&file, &arch_name)?),
             other => {
                 return Err(RuntimeError::UnsupportedArchitecture {
                     arch: other.to_string(),
@@ -158,6 +164,7 @@ impl Model {
                 m.pooling(),
                 gemma_bytes_per_token(&m.config),
             ),
+            Arch::Qwen3(m) => (m.n_ctx(), m.n_vocab, m.pooling(), m.bytes_per_token()),
         };
         let pooling = options.pooling.unwrap_or(default_pooling);
         if tokenizer.vocab_size() > n_vocab {
@@ -239,12 +246,18 @@ impl Model {
         let weights = match &arch {
             Arch::Bert(m) => Weights::Bert(m.bind(file_ref)?),
             Arch::Gemma(m) => Weights::Gemma(m.bind(file_ref)?),
+            Arch::Qwen3(m) => Weights::Qwen3(m.bind(file_ref)?),
         };
         // Width of an output row: the pooled embedding, or a token's hidden state.
         let dim = match &weights {
             Weights::Bert(w) => w.config().n_embd,
             Weights::Gemma(w) => w.out_dim(pooling),
+            Weights::Qwen3(w) => w.out_dim(pooling),
         };
+        // Rows leave the workers at the full width; `dimensions` cuts them afterwards.
+        if let Some(d) = options.dimensions {
+            crate::check_dimensions(d, dim)?;
+        }
         let gpu = device::select(options.device, &arch_name, &weights)?;
         log::debug!(
             "ggufembed: {threads} workers, token budget {token_budget}, parallelism {:?}",
@@ -270,9 +283,9 @@ impl Model {
         })
     }
 
-    /// Dimension of the embeddings.
+    /// Dimension of the embeddings ([`Options::dimensions`](crate::Options) when given).
     pub fn dim(&self) -> usize {
-        self.dim
+        self.options.dimensions.unwrap_or(self.dim)
     }
 
     /// Longest input in tokens (special tokens included).
@@ -305,6 +318,7 @@ impl Model {
         match self.arch {
             Arch::Bert(_) => "bert",
             Arch::Gemma(_) => "gemma-embedding",
+            Arch::Qwen3(_) => "qwen3",
         }
     }
 
@@ -441,6 +455,7 @@ impl Model {
         match &self.arch {
             Arch::Bert(m) => m.n_vocab,
             Arch::Gemma(m) => m.n_vocab,
+            Arch::Qwen3(m) => m.n_vocab,
         }
     }
 
@@ -479,13 +494,17 @@ impl Model {
         offsets.push(rows);
         let mut data = vec![0.0f32; rows * self.dim];
         self.run(get, &tokens, &offsets, &mut data)?;
-        Ok(Embeddings {
+        let mut e = Embeddings {
             data,
             dim: self.dim,
             tokens,
             truncated,
             offsets,
-        })
+        };
+        if let Some(d) = self.options.dimensions {
+            e.truncate_dimensions(d, self.normalize)?;
+        }
+        Ok(e)
     }
 
     /// Schedules the sequences over the workers and writes each one's rows at its offset.
@@ -623,6 +642,9 @@ impl Model {
             }
             Weights::Gemma(w) => {
                 w.forward(exec, &ws.ids, &ws.seqs, self.pooling, out, &mut ws.gemma)?
+            }
+            Weights::Qwen3(w) => {
+                w.forward(exec, &ws.ids, &ws.seqs, self.pooling, out, &mut ws.qwen3)?
             }
         }
         if self.normalize {

@@ -111,6 +111,11 @@ pub struct Options {
     /// Where the model runs (default [`Device::Auto`]). On the GPU, `threads`, `parallelism`
     /// and the token/memory budgets do not apply: batches are sized for the device.
     pub device: Device,
+    /// Matryoshka width: every embedding is cut to its first `dimensions` values, then
+    /// re-normalized to unit length when `normalize` is on (see
+    /// [`truncate_embedding`](crate::truncate_embedding)). `None`: the model's full width.
+    /// Refused at open when 0 or above the model's width.
+    pub dimensions: Option<usize>,
 }
 
 /// The prompt presets of an architecture: `(name, prompt)` pairs, empty if it has none.
@@ -160,6 +165,7 @@ impl Default for Options {
             prompt: None,
             prompt_name: None,
             device: Device::Auto,
+            dimensions: None,
         }
     }
 }
@@ -222,6 +228,13 @@ impl Options {
     /// Sets where the model runs.
     pub fn device(mut self, device: Device) -> Self {
         self.device = device;
+        self
+    }
+
+    /// Cuts every embedding to its first `dimensions` values (Matryoshka), re-normalized when
+    /// normalizing (see [`Options::dimensions`](Options#structfield.dimensions)).
+    pub fn dimensions(mut self, dimensions: usize) -> Self {
+        self.dimensions = Some(dimensions);
         self
     }
 

@@ -288,6 +288,12 @@ impl Model {
         self.options.dimensions.unwrap_or(self.dim)
     }
 
+    /// The width the model itself computes: [`dim`](Model::dim) before
+    /// [`Options::dimensions`](crate::Options) cuts it.
+    pub fn native_dim(&self) -> usize {
+        self.dim
+    }
+
     /// Longest input in tokens (special tokens included).
     pub fn max_len(&self) -> usize {
         self.max_len

@@ -182,7 +182,7 @@ fn dimensions_cut_and_renormalize() {
     let texts = ["one text", "and another, longer one"];
     let full = ggufembed::open(&path).unwrap().embed(&texts).unwrap();
     let cut = open_with(&path, Options::default().dimensions(16)).unwrap();
-    assert_eq!(cut.dim(), 16);
+    assert_eq!((cut.dim(), cut.native_dim()), (16, 64));
     let e = cut.embed(&texts).unwrap();
     assert_eq!(e.dim(), 16);
     for i in 0..texts.len() {

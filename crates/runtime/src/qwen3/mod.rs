@@ -138,6 +138,15 @@ impl Qwen3Model {
     /// Reads and validates a Qwen3 model: hyper-parameters, and every tensor's presence, shape
     /// and type. `arch` is the value of `general.architecture`.
     pub fn load(file: &GgufFile, arch: &str) -> Result<Qwen3Model> {
+        let model = Qwen3Model::read(file, arch)?;
+        // Binding checks every remaining tensor's shape and type.
+        model.bind(file)?;
+        Ok(model)
+    }
+
+    /// Reads and validates the hyper-parameters and the token embedding's shape, leaving the
+    /// other tensors' checks to [`Qwen3Model::bind`] (the registry binds once, here).
+    pub fn read(file: &GgufFile, arch: &str) -> Result<Qwen3Model> {
         let config = Qwen3Config::from_gguf(file, arch)?;
         let n_vocab = match file.require_tensor("token_embd.weight")?.shape() {
             [k, n] if *k == config.n_embd as u64 && *n > 0 && *n <= u64::from(u32::MAX) => {
@@ -150,10 +159,7 @@ impl Qwen3Model {
                 ));
             }
         };
-        let model = Qwen3Model { config, n_vocab };
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
+        Ok(Qwen3Model { config, n_vocab })
     }
 
     /// Width of the output vectors (`n_embd`).
@@ -216,6 +222,14 @@ impl Qwen3Model {
         })
     }
 }
+
+crate::architecture!(Qwen3Model {
+    weights: Qwen3Weights,
+    scratch: Qwen3Scratch,
+    bytes_per_token: Qwen3Model::bytes_per_token,
+    read: Qwen3Model::read,
+    prompt_presets: PROMPT_PRESETS,
+});
 
 impl Qwen3Weights<'_> {
     /// Hyper-parameters.

@@ -293,3 +293,91 @@ fn embedding_gemma_through_the_cli_with_prompts() {
     );
     assert_eq!(both.status.code(), Some(2));
 }
+
+/// Qwen3-Embedding through the CLI: the 261 dev texts at `--max-len 256` against
+/// sentence-transformers (token counts, cosine ≥ 0.99999 with the F32 file), its `query`
+/// preset, and `--dimensions`.
+#[test]
+fn qwen3_embedding_through_the_cli_with_dimensions() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/tests/data/");
+    let m = format!("{data}tiny-qwen3-embedding.f32.gguf");
+    let reference = std::fs::read_to_string(format!(
+        "{data}tiny-qwen3-embedding-dev-reference-256.jsonl"
+    ))
+    .unwrap();
+    let cases: Vec<serde_json::Value> = reference
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let input: String = cases
+        .iter()
+        .map(|c| format!("{}\n", serde_json::json!({"text": c["text"]})))
+        .collect();
+    let embed = |extra: &[&str], stdin: &[u8]| -> Vec<serde_json::Value> {
+        let mut args = vec!["embed", "-m", m.as_str(), "--max-len", "256"];
+        args.extend_from_slice(extra);
+        let out = run(&args, stdin);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let rows = embed(&[], input.as_bytes());
+    assert_eq!(rows.len(), cases.len());
+    for (i, (row, case)) in rows.iter().zip(&cases).enumerate() {
+        assert_eq!(
+            row["tokens"],
+            case["ids_256"].as_array().unwrap().len(),
+            "text {i}"
+        );
+        let (a, b) = (floats(&row["embedding"]), floats(&case["embedding_256"]));
+        let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let cos = dot / (norm(&a) * norm(&b));
+        assert!(cos >= 0.99999, "text {i}: cosine {cos}");
+    }
+
+    let query = embed(
+        &["--prompt-name", "query"],
+        b"{\"text\":\"what is rust\"}\n",
+    );
+    let manual = embed(
+        &[],
+        b"{\"text\":\"Instruct: Given a web search query, retrieve relevant passages that answer the query\\nQuery:what is rust\"}\n",
+    );
+    assert_eq!(query[0]["embedding"], manual[0]["embedding"]);
+
+    let cut = embed(&["--dimensions", "16"], input.as_bytes());
+    for (row, full) in cut.iter().zip(&rows) {
+        let (c, f) = (floats(&row["embedding"]), floats(&full["embedding"]));
+        assert_eq!(c.len(), 16);
+        let n = f[..16].iter().map(|x| x * x).sum::<f64>().sqrt();
+        for (x, y) in c.iter().zip(&f[..16]) {
+            assert!((x - y / n).abs() < 1e-6, "{x} vs {}", y / n);
+        }
+    }
+    for bad in ["0", "65"] {
+        let out = run(&["embed", "-m", &m, "--dimensions", bad], b"");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "invalid option dimensions: {bad} is outside 1..=64"
+            )),
+            "{err}"
+        );
+    }
+}

@@ -16,11 +16,13 @@
 //! kernels on worker threads, pools and normalizes. The command line (`ggufembed`,
 //! `ggufembed-profile`) is the `ggufembed-cli` crate; the converter is `ggufembed-convert`.
 
+mod dimensions;
 mod embeddings;
 mod error;
 mod model;
 mod options;
 
+pub use dimensions::{check_dimensions, truncate_embedding};
 pub use embeddings::Embeddings;
 pub use error::{Error, Result};
 pub use gguf_loader;

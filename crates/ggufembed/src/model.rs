@@ -38,6 +38,7 @@ pub struct Model {
     scheduler: Scheduler,
     pooling: Pooling,
     normalize: bool,
+    /// Width of a row as the graph gives it (before `options.dimensions` cuts it).
     dim: usize,
     /// Prepended to every text before tokenization (empty: none).
     prompt: String,
@@ -91,6 +92,10 @@ impl Model {
         let scheduler = device::select(options.device, encoder, scheduler)?;
         // Width of an output row: the pooled embedding, or a token's hidden state.
         let dim = encoder.out_dim(resolved.pooling);
+        // Rows leave the scheduler at the full width; `dimensions` cuts them afterwards.
+        if let Some(d) = options.dimensions {
+            crate::check_dimensions(d, dim)?;
+        }
         log::debug!(
             "ggufembed: {} workers, token budget {}, parallelism {:?}",
             resolved.scheduler.threads,
@@ -109,8 +114,14 @@ impl Model {
         })
     }
 
-    /// Dimension of the embeddings.
+    /// Dimension of the embeddings ([`Options::dimensions`](crate::Options) when given).
     pub fn dim(&self) -> usize {
+        self.options.dimensions.unwrap_or(self.dim)
+    }
+
+    /// The width the model itself computes: [`dim`](Model::dim) before
+    /// [`Options::dimensions`](crate::Options) cuts it.
+    pub fn native_dim(&self) -> usize {
         self.dim
     }
 
@@ -312,13 +323,17 @@ impl Model {
             }) => return Err(invalid("tokens", reason)),
             Err(e) => return Err(e.into()),
         }
-        Ok(Embeddings {
+        let mut e = Embeddings {
             data,
             dim: self.dim,
             tokens,
             truncated,
             offsets,
-        })
+        };
+        if let Some(d) = self.options.dimensions {
+            e.truncate_dimensions(d, self.normalize)?;
+        }
+        Ok(e)
     }
 }
 

@@ -80,13 +80,25 @@ pub struct Options {
     /// Where the model runs (default [`Device::Auto`]). On the GPU, `threads`, `parallelism`
     /// and the token/memory budgets do not apply: batches are sized for the device.
     pub device: Device,
+    /// Matryoshka width: every embedding is cut to its first `dimensions` values, then
+    /// re-normalized to unit length when `normalize` is on (see
+    /// [`truncate_embedding`](crate::truncate_embedding)). `None`: the model's full width.
+    /// Refused at open when 0 or above the model's width.
+    pub dimensions: Option<usize>,
 }
 
 /// The prompt presets of an architecture: `(name, prompt)` pairs, empty if it has none.
 ///
 /// `gemma-embedding` (EmbeddingGemma): the prompts of its sentence-transformers configuration
-/// (`query`, `document`, and one per MTEB task type). Each architecture states its own in the
-/// runtime's registry.
+/// (`query`, `document`, and one per MTEB task type).
+///
+/// `qwen3` (Qwen3-Embedding): its sentence-transformers prompts (see
+/// [`ggufembed_runtime::qwen3::PROMPT_PRESETS`]): `query` is the instruction
+/// `Instruct: {task}\nQuery:` with its default task (web search), `document` is none (the empty
+/// prompt: documents are embedded as they are). For another task give the prompt itself,
+/// `Instruct: <one sentence describing the task>\nQuery:` (no space after the colon).
+///
+/// Each architecture states its own in the runtime's registry.
 pub fn prompt_presets(architecture: &str) -> &'static [(&'static str, &'static str)] {
     ggufembed_runtime::registry::prompt_presets(architecture)
 }
@@ -105,6 +117,7 @@ impl Default for Options {
             prompt: None,
             prompt_name: None,
             device: Device::Auto,
+            dimensions: None,
         }
     }
 }
@@ -167,6 +180,13 @@ impl Options {
     /// Sets where the model runs.
     pub fn device(mut self, device: Device) -> Self {
         self.device = device;
+        self
+    }
+
+    /// Cuts every embedding to its first `dimensions` values (Matryoshka), re-normalized when
+    /// normalizing (see [`Options::dimensions`](Options#structfield.dimensions)).
+    pub fn dimensions(mut self, dimensions: usize) -> Self {
+        self.dimensions = Some(dimensions);
         self
     }
 

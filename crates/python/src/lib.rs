@@ -19,8 +19,6 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-mod matryoshka;
-
 /// The exception for a library error, with the CLI's message (one line).
 fn to_py(e: Error) -> PyErr {
     let message = e.to_string().replace('\n', " ");
@@ -56,8 +54,6 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> PyResult<T> + Send) -> 
 struct PyModel {
     inner: ggufembed::Model,
     path: String,
-    /// Matryoshka width (`dimensions=`): rows are cut to it, then re-normalised.
-    dimensions: Option<usize>,
 }
 
 #[pymethods]
@@ -100,16 +96,13 @@ impl PyModel {
         if let Some(n) = prompt_name {
             options = options.prompt_name(n);
         }
+        // Matryoshka: the library cuts and re-normalises (and refuses 0 or above the width).
+        if let Some(d) = dimensions {
+            options = options.dimensions(d);
+        }
         let shown = path.display().to_string();
         let inner = detached(py, || ggufembed::open_with(&path, options).map_err(to_py))?;
-        if let Some(d) = dimensions {
-            matryoshka::check(d, inner.dim()).map_err(PyValueError::new_err)?;
-        }
-        Ok(PyModel {
-            inner,
-            path: shown,
-            dimensions,
-        })
+        Ok(PyModel { inner, path: shown })
     }
 
     /// Embeds a sequence of strings: a float32 array of shape (len(texts), dim).
@@ -155,7 +148,7 @@ impl PyModel {
     /// Width of the returned embeddings (`dimensions` if given).
     #[getter]
     fn dim(&self) -> usize {
-        self.dimensions.unwrap_or(self.inner.dim())
+        self.inner.dim()
     }
 
     /// Longest input in tokens, special tokens included; longer texts are truncated.
@@ -184,7 +177,7 @@ impl PyModel {
         d.set_item("architecture", m.architecture())?;
         d.set_item("name", m.gguf().get_str("general.name").ok())?;
         d.set_item("dim", self.dim())?;
-        d.set_item("native_dim", m.dim())?;
+        d.set_item("native_dim", m.native_dim())?;
         d.set_item("max_len", m.max_len())?;
         d.set_item("pooling", pooling_name(m.pooling()))?;
         d.set_item("normalize", m.options().normalize)?;
@@ -213,11 +206,7 @@ impl PyModel {
     fn run<S: AsRef<str>>(&self, texts: &[S]) -> PyResult<(usize, Vec<f32>)> {
         let e = self.inner.embed(texts).map_err(to_py)?;
         let rows = e.len();
-        let mut data = e.into_vec();
-        if let Some(d) = self.dimensions {
-            data = matryoshka::truncate(data, self.inner.dim(), d, self.inner.options().normalize);
-        }
-        Ok((rows, data))
+        Ok((rows, e.into_vec()))
     }
 }
 

@@ -60,10 +60,11 @@ pub const EMBEDDINGGEMMA_300M: Shape = Shape {
 const ARCH: &str = "gemma-embedding";
 
 /// xorshift64*: deterministic uniform values in `[-scale, scale)`.
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn fill(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {
+    /// `n` values uniform in `offset ± scale`.
+    pub fn fill(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {
         (0..n)
             .map(|_| {
                 self.0 ^= self.0 >> 12;
@@ -76,7 +77,8 @@ impl Rng {
     }
 }
 
-fn q8_0_bytes(values: &[f32]) -> Vec<u8> {
+/// `values` as Q8_0 blocks, in the file's byte layout.
+pub fn q8_0_bytes(values: &[f32]) -> Vec<u8> {
     let mut blocks = vec![BlockQ8_0::default(); values.len() / QK8_0];
     quantize_row_q8_0(values, &mut blocks);
     let mut out = Vec::with_capacity(blocks.len() * 34);
@@ -87,7 +89,8 @@ fn q8_0_bytes(values: &[f32]) -> Vec<u8> {
     out
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
+/// `values` as little-endian f32 bytes.
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 

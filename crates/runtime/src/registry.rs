@@ -18,11 +18,13 @@ use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::gemma::GemmaModel;
 use crate::pooling::Pooling;
+use crate::qwen3::Qwen3Model;
 
 /// Every architecture this build runs, by `general.architecture` value.
 pub static ARCHITECTURES: &[Registration] = &[
     Registration::of::<BertModel>("bert"),
     Registration::of::<GemmaModel>("gemma-embedding"),
+    Registration::of::<Qwen3Model>("qwen3"),
 ];
 
 /// What the registry needs of an architecture module: how to read and validate a model, bind

@@ -163,39 +163,29 @@ impl AppState {
         }
     }
 
-    /// Checks a `dimensions` request against the model's width.
+    /// Checks a `dimensions` request against the model's width (the library's rule,
+    /// [`ggufembed::check_dimensions`]).
     pub fn check_dimensions(&self, dimensions: Option<usize>) -> Result<(), ApiError> {
-        let dim = self.model.dim();
         match dimensions {
-            Some(d) if d == 0 || d > dim => Err(ApiError::invalid(format!(
-                "`dimensions` {d} is outside 1..={dim} (the model's width)"
-            ))),
-            _ => Ok(()),
+            Some(d) => ggufembed::check_dimensions(d, self.model.dim()).map_err(|e| match e {
+                ggufembed::Error::InvalidOption { reason, .. } => {
+                    ApiError::invalid(format!("`dimensions` {reason}"))
+                }
+                other => ApiError::invalid(other.to_string()),
+            }),
+            None => Ok(()),
         }
     }
 }
 
 /// Matryoshka: keeps the first `d` values of each row and re-normalizes them to unit length
-/// (rows of the full width are left as the model gave them, bit for bit).
+/// (rows of the full width are left as the model gave them, bit for bit), with the library's
+/// [`ggufembed::truncate_embedding`], so a request's `dimensions` gives what
+/// `Options::dimensions` gives.
 pub fn truncate_rows(rows: &mut [Vec<f32>], dimensions: Option<usize>, normalized: bool) {
     let Some(d) = dimensions else { return };
     for row in rows {
-        if d >= row.len() {
-            continue;
-        }
-        row.truncate(d);
-        if normalized {
-            let norm = row
-                .iter()
-                .map(|&x| f64::from(x) * f64::from(x))
-                .sum::<f64>();
-            let norm = norm.sqrt();
-            if norm > 0.0 {
-                for x in row.iter_mut() {
-                    *x = (f64::from(*x) / norm) as f32;
-                }
-            }
-        }
+        ggufembed::truncate_embedding(row, d, normalized);
     }
 }
 

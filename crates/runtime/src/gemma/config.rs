@@ -1,18 +1,11 @@
 //! EmbeddingGemma hyper-parameters from `gemma-embedding.*` metadata, validated before anything
 //! is allocated.
 
-use gguf_loader::{GgufFile, Value};
+use gguf_loader::GgufFile;
 
 use crate::error::{Result, RuntimeError};
+use crate::hparams::{Heads, MAX_CONTEXT, MAX_FF, MAX_LAYERS, MAX_WIDTH, Reader};
 use crate::pooling::Pooling;
-
-/// Largest width, feed-forward size, context, head count and layer count accepted: far above
-/// any real model, low enough that a hostile file cannot make scratch sizes overflow.
-const MAX_WIDTH: usize = 1 << 16;
-const MAX_FF: usize = 1 << 18;
-const MAX_CONTEXT: usize = 1 << 17;
-const MAX_HEADS: usize = 1 << 10;
-const MAX_LAYERS: usize = 1024;
 
 /// Every this many layers one is global (full attention); the others use the sliding window.
 /// The files do not say it: llama.cpp fixes it for the architecture (`set_swa_pattern(6)`), as
@@ -101,56 +94,13 @@ impl GemmaConfig {
         let r = Reader { file, arch };
         let n_embd = r.size("embedding_length", MAX_WIDTH)?;
         let n_layer = r.size("block_count", MAX_LAYERS)?;
-        let n_head = r.size("attention.head_count", MAX_HEADS)?;
-        let n_head_kv = r
-            .opt_size("attention.head_count_kv", MAX_HEADS)?
-            .unwrap_or(n_head);
         let n_ff = r.size("feed_forward_length", MAX_FF)?;
         let n_ctx = r.size("context_length", MAX_CONTEXT)?;
-        if !n_head.is_multiple_of(n_head_kv) {
-            return Err(RuntimeError::metadata(
-                r.key("attention.head_count_kv"),
-                format!("{n_head_kv} KV heads do not divide the {n_head} query heads"),
-            ));
-        }
-        let head_dim = match r.opt_size("attention.key_length", MAX_WIDTH)? {
-            Some(k) => k,
-            None if n_embd.is_multiple_of(n_head) => n_embd / n_head,
-            None => {
-                return Err(RuntimeError::metadata(
-                    r.key("attention.head_count"),
-                    format!("{n_head} heads do not divide the width {n_embd} (no key_length)"),
-                ));
-            }
-        };
-        if !head_dim.is_multiple_of(2) {
-            return Err(RuntimeError::metadata(
-                r.key("attention.key_length"),
-                format!("head width {head_dim} is odd; RoPE rotates pairs"),
-            ));
-        }
-        if n_head * head_dim > MAX_WIDTH {
-            return Err(RuntimeError::metadata(
-                r.key("attention.key_length"),
-                format!("{n_head} heads × {head_dim} exceed the largest width {MAX_WIDTH}"),
-            ));
-        }
-        if let Some(v) = r.opt_size("attention.value_length", MAX_WIDTH)?
-            && v != head_dim
-        {
-            return Err(RuntimeError::metadata(
-                r.key("attention.value_length"),
-                format!("{v} differs from the key length {head_dim}"),
-            ));
-        }
-        if let Some(rot) = r.opt_size("rope.dimension_count", MAX_WIDTH)?
-            && rot != head_dim
-        {
-            return Err(RuntimeError::metadata(
-                r.key("rope.dimension_count"),
-                format!("partial RoPE ({rot} of {head_dim} dimensions) is not supported"),
-            ));
-        }
+        let Heads {
+            n_head,
+            n_head_kv,
+            head_dim,
+        } = r.heads(n_embd)?;
         let sliding_window = r.size("attention.sliding_window", MAX_CONTEXT)?;
         if sliding_window > n_ctx {
             return Err(RuntimeError::metadata(
@@ -158,13 +108,7 @@ impl GemmaConfig {
                 format!("{sliding_window} is larger than the context length {n_ctx}"),
             ));
         }
-        let eps = r.positive("attention.layer_norm_rms_epsilon", None)?;
-        if eps >= 1.0 {
-            return Err(RuntimeError::metadata(
-                r.key("attention.layer_norm_rms_epsilon"),
-                format!("{eps} is not a usable epsilon (0 < eps < 1)"),
-            ));
-        }
+        let eps = r.rms_epsilon()?;
         let rope_base = r.positive("rope.freq_base", None)?;
         let rope_base_swa = r.positive("rope.freq_base_swa", Some(10_000.0))?;
         Ok(GemmaConfig {
@@ -179,129 +123,50 @@ impl GemmaConfig {
             rope_base,
             rope_base_swa,
             sliding_window,
-            pooling: r.pooling()?,
-            dense: r.dense(n_embd)?,
+            pooling: r.pooling(Pooling::Mean)?,
+            dense: dense(&r, n_embd)?,
         })
     }
 }
 
-/// Reads `{arch}.*` keys with range checks.
-struct Reader<'f> {
-    file: &'f GgufFile,
-    arch: &'f str,
-}
-
-impl Reader<'_> {
-    fn key(&self, k: &str) -> String {
-        format!("{}.{k}", self.arch)
+/// The four `dense_*_feat_*` keys: all absent (no dense layers) or all present and chained
+/// `n_embd → hidden → out`.
+fn dense(r: &Reader<'_>, n_embd: usize) -> Result<Option<GemmaDense>> {
+    let names = [
+        "dense_2_feat_in",
+        "dense_2_feat_out",
+        "dense_3_feat_in",
+        "dense_3_feat_out",
+    ];
+    let mut vals = [None; 4];
+    for (v, name) in vals.iter_mut().zip(names) {
+        *v = r.opt_size(name, MAX_FF)?;
     }
-
-    /// A required size in `1..=max`.
-    fn size(&self, k: &str, max: usize) -> Result<usize> {
-        let key = self.key(k);
-        self.opt_size(k, max)?
-            .ok_or_else(|| gguf_loader::GgufError::MissingKey { key }.into())
-    }
-
-    /// An optional size in `1..=max`.
-    fn opt_size(&self, k: &str, max: usize) -> Result<Option<usize>> {
-        let key = self.key(k);
-        match self.file.get(&key) {
-            None => Ok(None),
-            Some(Value::Array(_)) => Err(RuntimeError::metadata(
-                &key,
-                "per-layer values are not supported for this architecture",
-            )),
-            Some(_) => {
-                let v = self.file.get_uint(&key)?;
-                if v == 0 || v > max as u64 {
-                    return Err(RuntimeError::metadata(
-                        &key,
-                        format!("{v} is out of range (1..={max})"),
-                    ));
-                }
-                Ok(Some(v as usize))
-            }
-        }
-    }
-
-    /// A finite positive float, `default` when absent (required when `default` is `None`).
-    fn positive(&self, k: &str, default: Option<f32>) -> Result<f32> {
-        let key = self.key(k);
-        let v = match (self.file.get(&key), default) {
-            (None, Some(d)) => return Ok(d),
-            _ => self.file.get_f64_lossy(&key)?,
-        };
-        if !(v.is_finite() && v > 0.0 && (v as f32).is_normal()) {
+    let [in2, out2, in3, out3] = match vals {
+        [None, None, None, None] => return Ok(None),
+        [Some(a), Some(b), Some(c), Some(d)] => [a, b, c, d],
+        _ => {
+            let i = vals.iter().position(Option::is_none).unwrap_or(0);
             return Err(RuntimeError::metadata(
-                &key,
-                format!("{v} is not a finite positive number"),
+                r.key(names[i]),
+                "missing while other dense_* keys are present",
             ));
         }
-        Ok(v as f32)
+    };
+    if in2 != n_embd {
+        return Err(RuntimeError::metadata(
+            r.key("dense_2_feat_in"),
+            format!("{in2} differs from the width {n_embd}"),
+        ));
     }
-
-    fn pooling(&self) -> Result<Pooling> {
-        let key = self.key("pooling_type");
-        let Some(v) = self.file.get(&key) else {
-            return Ok(Pooling::Mean);
-        };
-        let p = v.as_u64().ok_or_else(|| {
-            RuntimeError::metadata(
-                &key,
-                format!("holds {}, expected an integer", v.type_description()),
-            )
-        })?;
-        Pooling::from_gguf(p).ok_or_else(|| {
-            RuntimeError::metadata(
-                &key,
-                format!(
-                    "pooling type {p} is not supported (0 none, 1 mean, 2 cls, 3 last; \
-                     4 rank is a reranker's score, not an embedding)"
-                ),
-            )
-        })
+    if in3 != out2 {
+        return Err(RuntimeError::metadata(
+            r.key("dense_3_feat_in"),
+            format!("{in3} differs from dense_2_feat_out {out2}"),
+        ));
     }
-
-    /// The four `dense_*_feat_*` keys: all absent (no dense layers) or all present and chained
-    /// `n_embd → hidden → out`.
-    fn dense(&self, n_embd: usize) -> Result<Option<GemmaDense>> {
-        let names = [
-            "dense_2_feat_in",
-            "dense_2_feat_out",
-            "dense_3_feat_in",
-            "dense_3_feat_out",
-        ];
-        let mut vals = [None; 4];
-        for (v, name) in vals.iter_mut().zip(names) {
-            *v = self.opt_size(name, MAX_FF)?;
-        }
-        let [in2, out2, in3, out3] = match vals {
-            [None, None, None, None] => return Ok(None),
-            [Some(a), Some(b), Some(c), Some(d)] => [a, b, c, d],
-            _ => {
-                let i = vals.iter().position(Option::is_none).unwrap_or(0);
-                return Err(RuntimeError::metadata(
-                    self.key(names[i]),
-                    "missing while other dense_* keys are present",
-                ));
-            }
-        };
-        if in2 != n_embd {
-            return Err(RuntimeError::metadata(
-                self.key("dense_2_feat_in"),
-                format!("{in2} differs from the width {n_embd}"),
-            ));
-        }
-        if in3 != out2 {
-            return Err(RuntimeError::metadata(
-                self.key("dense_3_feat_in"),
-                format!("{in3} differs from dense_2_feat_out {out2}"),
-            ));
-        }
-        Ok(Some(GemmaDense {
-            hidden: out2,
-            out: out3,
-        }))
-    }
+    Ok(Some(GemmaDense {
+        hidden: out2,
+        out: out3,
+    }))
 }

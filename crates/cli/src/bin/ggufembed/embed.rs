@@ -32,6 +32,7 @@ pub struct EmbedArgs {
     pub prompt: Option<String>,
     pub prompt_name: Option<String>,
     pub device: ggufembed::Device,
+    pub dimensions: Option<usize>,
 }
 
 /// One input record: its text and, for JSONL, the other fields to carry through.
@@ -190,6 +191,7 @@ pub fn embed(model_path: &Path, io_args: &InputArgs, args: &EmbedArgs) -> Result
     options.prompt = args.prompt.clone();
     options.prompt_name = args.prompt_name.clone();
     options.device = args.device;
+    options.dimensions = args.dimensions;
     if let Some(ms) = args.latency_ms {
         options.latency_target = Duration::from_millis(ms);
     }

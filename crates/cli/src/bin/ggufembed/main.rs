@@ -68,7 +68,8 @@ enum Command {
         #[arg(long, value_name = "TEXT", conflicts_with = "prompt_name")]
         prompt: Option<String>,
         /// A prompt preset of the model's architecture: for gemma-embedding, query, document,
-        /// Clustering, Classification, STS, … (see the docs).
+        /// Clustering, Classification, STS, …; for qwen3 (Qwen3-Embedding), query (its web
+        /// search instruction) and document (none) (see the docs).
         #[arg(long = "prompt-name", value_name = "NAME")]
         prompt_name: Option<String>,
         /// Where to run: auto (the GPU if this build has the `gpu` feature and a hardware
@@ -82,6 +83,10 @@ enum Command {
         /// Do not L2-normalize the embeddings.
         #[arg(long = "no-normalize")]
         no_normalize: bool,
+        /// Matryoshka: keep the first N values of every embedding, then L2-normalize them
+        /// again (unless --no-normalize); 1 to the model's width.
+        #[arg(long, value_name = "N")]
+        dimensions: Option<usize>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
@@ -199,6 +204,7 @@ fn run(cli: Cli) -> Result<(), String> {
             device,
             pooling,
             no_normalize,
+            dimensions,
             format,
         } => embed::embed(
             &model,
@@ -216,6 +222,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 prompt,
                 prompt_name,
                 device,
+                dimensions,
             },
         ),
         Command::Tokenize { model, io } => embed::tokenize(&model, &io.into_args()),

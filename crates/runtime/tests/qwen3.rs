@@ -1,0 +1,461 @@
+//! Qwen3 graph tests on the tiny Qwen3-Embedding (`tests/data/tiny-qwen3-embedding.{f32,q8_0}.gguf`,
+//! copies of `../shared/models`): parity with sentence-transformers on every dev text at max
+//! length 256, causality and batch invariance, and refusal of hostile files.
+//!
+//! The reference (`tests/data/tiny-qwen3-embedding-dev-reference-256.jsonl`) is the shared
+//! fixture trimmed to what these tests use: the text, its untruncated id count, Hugging Face's
+//! ids truncated to 256 (`<|endoftext|>` kept last) and the sentence-transformers float32
+//! embedding at max_seq_length 256 (last-token pooling, L2-normalized; rounded to 9 significant
+//! digits, exact for float32).
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+mod common;
+
+use ggufembed_runtime::exec::Exec;
+use ggufembed_runtime::gguf_loader::{GgmlType, GgufError, GgufFile, GgufWriter, Value};
+use ggufembed_runtime::kernels::kernels;
+use ggufembed_runtime::pool::WorkerPool;
+use ggufembed_runtime::qwen3::{Qwen3Model, Qwen3Scratch, Qwen3Weights};
+use ggufembed_runtime::{Pooling, RuntimeError, Tokenizer};
+
+const ARCH: &str = "qwen3";
+/// `<|endoftext|>`: appended to every input, and the token pooled.
+const EOS: u32 = 1200;
+const MAX_LEN: usize = 256;
+
+#[derive(serde::Deserialize)]
+struct Case {
+    text: String,
+    n_ids: usize,
+    ids_256: Vec<u32>,
+    embedding_256: Vec<f32>,
+}
+
+fn cases() -> Vec<Case> {
+    let path = common::data("tiny-qwen3-embedding-dev-reference-256.jsonl");
+    let text = std::fs::read_to_string(path).expect("read the reference");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("parse a reference line"))
+        .collect()
+}
+
+fn model_path(quant: &str) -> PathBuf {
+    common::data(&format!("tiny-qwen3-embedding.{quant}.gguf"))
+}
+
+fn open(path: &Path) -> (GgufFile, Qwen3Model) {
+    let file = GgufFile::open(path).expect("open the GGUF");
+    let model = Qwen3Model::load(&file, ARCH).expect("load the model");
+    (file, model)
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// Runs `texts` (already tokenized) as one packed batch; one pooled row per text.
+fn embed(
+    w: &Qwen3Weights<'_>,
+    exec: &Exec<'_>,
+    texts: &[&[u32]],
+    pooling: Pooling,
+    s: &mut Qwen3Scratch,
+) -> Vec<f32> {
+    let mut ids = Vec::new();
+    let mut seqs: Vec<Range<usize>> = Vec::new();
+    for t in texts {
+        seqs.push(ids.len()..ids.len() + t.len());
+        ids.extend_from_slice(t);
+    }
+    let rows = texts.iter().map(|t| pooling.rows(t.len())).sum::<usize>();
+    let mut out = vec![0.0; rows * w.out_dim(pooling)];
+    w.forward(exec, &ids, &seqs, pooling, &mut out, s)
+        .expect("forward");
+    out
+}
+
+/// Every dev text, tokenized at max length 256 (ids checked against Hugging Face's), embedded
+/// in packed batches of up to 2,048 tokens, L2-normalized, compared with sentence-transformers.
+fn check_parity(quant: &str, bar: f64) {
+    let (file, model) = open(&model_path(quant));
+    let tokenizer = Tokenizer::from_gguf(&file).expect("tokenizer");
+    let weights = model.bind(&file).expect("bind");
+    let k = kernels();
+    let exec = Exec::serial(k);
+    let cases = cases();
+    assert_eq!(cases.len(), 261, "reference line count");
+    let mut ids = Vec::new();
+    let tokenized: Vec<Vec<u32>> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let truncated = tokenizer
+                .encode_truncated_into(&c.text, MAX_LEN, &mut ids)
+                .expect("encode");
+            assert_eq!(ids, c.ids_256, "text {i} ids differ from Hugging Face's");
+            assert_eq!(
+                ids.last(),
+                Some(&EOS),
+                "text {i} does not end with <|endoftext|>"
+            );
+            assert_eq!(truncated, c.n_ids > MAX_LEN, "text {i} truncation flag");
+            ids.clone()
+        })
+        .collect();
+
+    let mut s = Qwen3Scratch::default();
+    let mut results: Vec<(f64, usize)> = Vec::new();
+    let mut start = 0;
+    while start < cases.len() {
+        let mut end = start + 1;
+        let mut tokens = tokenized[start].len();
+        while end < cases.len() && tokens + tokenized[end].len() <= 2048 {
+            tokens += tokenized[end].len();
+            end += 1;
+        }
+        let batch: Vec<&[u32]> = tokenized[start..end].iter().map(Vec::as_slice).collect();
+        let out = embed(&weights, &exec, &batch, Pooling::Last, &mut s);
+        for (j, row) in out.chunks_exact(model.dim()).enumerate() {
+            let mut row = row.to_vec();
+            k.l2_normalize(&mut row);
+            assert!(
+                row.iter().all(|v| v.is_finite()),
+                "text {} not finite",
+                start + j
+            );
+            results.push((cosine(&row, &cases[start + j].embedding_256), start + j));
+        }
+        start = end;
+    }
+    results.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for &(c, i) in results.iter().take(3) {
+        eprintln!(
+            "  {quant}: cosine {c:.9} text {i} ({} tokens) {:?}",
+            tokenized[i].len(),
+            cases[i].text.chars().take(40).collect::<String>()
+        );
+    }
+    let (worst, i) = results[0];
+    let mean = results.iter().map(|r| r.0).sum::<f64>() / results.len() as f64;
+    eprintln!(
+        "{quant}: worst cosine {worst:.9} (1 - cos = {:.2e}), mean {mean:.9} over {} texts",
+        1.0 - worst,
+        results.len()
+    );
+    assert!(worst >= bar, "{quant}: cosine {worst} < {bar} on text {i}");
+}
+
+#[test]
+fn f32_matches_sentence_transformers() {
+    check_parity("f32", 0.99999);
+}
+
+#[test]
+fn q8_0_matches_sentence_transformers() {
+    check_parity("q8_0", 0.998);
+}
+
+#[test]
+fn model_reports_its_shape() {
+    let (_, model) = open(&model_path("f32"));
+    let c = &model.config;
+    assert_eq!((c.n_embd, c.n_layer, c.n_head, c.n_head_kv), (64, 3, 4, 2));
+    assert_eq!(
+        (c.head_dim, c.n_ff, c.q_width(), c.kv_width()),
+        (32, 128, 128, 64)
+    );
+    assert_eq!(c.rope_base, 1e6);
+    assert_eq!(
+        (model.dim(), model.n_ctx(), model.n_vocab),
+        (64, 32768, 1203)
+    );
+    assert_eq!(model.pooling(), Pooling::Last);
+    assert!(model.bytes_per_token() > 4 * 64);
+}
+
+/// A text's vector (and, without pooling, its token vectors) is bit-identical alone and packed
+/// between neighbours, with a fresh or a reused scratch, and with matmuls split across workers.
+#[test]
+fn batching_does_not_change_results() {
+    let pool = WorkerPool::new(2).unwrap();
+    let splitter = pool.splitter(2);
+    let serial = Exec::serial(kernels());
+    let split = Exec {
+        kernels: kernels(),
+        split: Some(&splitter),
+    };
+    for quant in ["f32", "q8_0"] {
+        let (file, model) = open(&model_path(quant));
+        let tokenizer = Tokenizer::from_gguf(&file).unwrap();
+        let w = model.bind(&file).unwrap();
+        let enc = |t: &str| tokenizer.encode(t).unwrap();
+        let target = enc("The quick brown fox jumps over the lazy dog, twice and again.");
+        let before = enc("A short one.");
+        let after = enc(&"Padding text that is a good deal longer than the target. ".repeat(6));
+        for pooling in [Pooling::Mean, Pooling::Cls, Pooling::Last, Pooling::None] {
+            let alone = embed(
+                &w,
+                &serial,
+                &[&target],
+                pooling,
+                &mut Qwen3Scratch::default(),
+            );
+            let width = w.out_dim(pooling);
+            let offset = pooling.rows(before.len()) * width;
+            let mut s = Qwen3Scratch::default();
+            for exec in [&serial, &split] {
+                let packed = embed(&w, exec, &[&before, &target, &after], pooling, &mut s);
+                assert_eq!(
+                    alone,
+                    packed[offset..offset + alone.len()],
+                    "{quant} {pooling}: packed result differs (split: {})",
+                    exec.split.is_some()
+                );
+            }
+            let again = embed(&w, &serial, &[&target], pooling, &mut s);
+            assert_eq!(alone, again, "{quant} {pooling}: reused scratch differs");
+        }
+    }
+}
+
+/// Attention is causal: a prefix's token states do not depend on the tokens after it, and
+/// every token's state changes when an earlier token does. Last pooling is the last row.
+#[test]
+fn attention_is_causal_and_last_pooling_reads_the_last_token() {
+    let (file, model) = open(&model_path("f32"));
+    let w = model.bind(&file).unwrap();
+    let exec = Exec::serial(kernels());
+    let mut s = Qwen3Scratch::default();
+    let full: Vec<u32> = vec![100, 200, 300, 400, 500, EOS];
+    let tokens = embed(&w, &exec, &[&full], Pooling::None, &mut s);
+    let prefix = embed(&w, &exec, &[&full[..3]], Pooling::None, &mut s);
+    assert_eq!(prefix, tokens[..3 * 64], "a prefix sees a later token");
+    // Last and CLS pooling run the last layer's FFN on the pooled rows alone: the same bits
+    // as every token's state, alone or packed.
+    let last = embed(&w, &exec, &[&full], Pooling::Last, &mut s);
+    assert_eq!(last, tokens[5 * 64..]);
+    let cls = embed(&w, &exec, &[&full], Pooling::Cls, &mut s);
+    assert_eq!(cls, tokens[..64]);
+    let other: Vec<u32> = vec![7, 8, 9, EOS];
+    let packed = embed(&w, &exec, &[&other, &full], Pooling::Last, &mut s);
+    let both = embed(&w, &exec, &[&other, &full], Pooling::None, &mut s);
+    assert_eq!(packed[..64], both[3 * 64..4 * 64]);
+    assert_eq!(packed[64..], tokens[5 * 64..]);
+    let mut changed = full.clone();
+    changed[0] = 101;
+    let other = embed(&w, &exec, &[&changed], Pooling::None, &mut s);
+    for (i, (a, b)) in tokens.chunks(64).zip(other.chunks(64)).enumerate() {
+        assert_ne!(a, b, "token {i} does not see token 0");
+    }
+}
+
+#[test]
+fn bad_batches_are_refused() {
+    let (file, model) = open(&model_path("f32"));
+    let w = model.bind(&file).unwrap();
+    let exec = Exec::serial(kernels());
+    let mut s = Qwen3Scratch::default();
+    let mut out = vec![0.0; 64];
+    let mut run = |ids: &[u32], seqs: &[Range<usize>], out: &mut [f32]| {
+        w.forward(&exec, ids, seqs, Pooling::Last, out, &mut s)
+    };
+    let long = vec![5u32; 32769];
+    for (ids, seq, what) in [
+        (&[2u32, 1203, EOS][..], 0..3, "outside the vocabulary"),
+        (&[2, EOS][..], 0..3, "outside the 2 ids"),
+        (&[2, EOS][..], 1..1, "empty"),
+        (&long[..], 0..32769, "more than the context length"),
+    ] {
+        let err = run(ids, std::slice::from_ref(&seq), &mut out).unwrap_err();
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    let mut two = vec![0.0; 128];
+    let err = run(&[2, 5, EOS], &[0..2, 1..3], &mut two).unwrap_err();
+    assert!(err.to_string().contains("overlaps"), "{err}");
+    let err = run(&[2, EOS], std::slice::from_ref(&(0..2)), &mut two).unwrap_err();
+    assert!(err.to_string().contains("expected 1 rows × 64"), "{err}");
+}
+
+// ---- hostile files ----
+
+/// The tiny F32 model rewritten: metadata edited by `meta`, tensors dropped or reshaped by
+/// `tensor` (`None` drops; the data is kept, so a reshape must keep the element count).
+fn rewrite(
+    meta: impl Fn(&mut Vec<(String, Value)>),
+    tensor: impl Fn(&str, Vec<u64>) -> Option<Vec<u64>>,
+) -> GgufFile {
+    let src = GgufFile::open(model_path("f32")).unwrap();
+    let mut md = common::metadata_of(&model_path("f32"));
+    meta(&mut md);
+    let mut w = GgufWriter::new();
+    for (key, value) in md {
+        w.add_metadata(key, value).unwrap();
+    }
+    for info in src.tensors() {
+        if let Some(shape) = tensor(info.name(), info.shape().to_vec()) {
+            let data = src.tensor_bytes(info).to_vec();
+            w.add_tensor(info.name(), info.ggml_type(), &shape, data)
+                .unwrap();
+        }
+    }
+    GgufFile::from_bytes(&w.to_bytes()).unwrap()
+}
+
+fn with_meta(key: &str, value: Option<Value>) -> GgufFile {
+    let key = format!("{ARCH}.{key}");
+    rewrite(
+        |md| match &value {
+            Some(v) => common::set(md, &key, v.clone()),
+            None => md.retain(|(k, _)| *k != key),
+        },
+        |_, shape| Some(shape),
+    )
+}
+
+#[track_caller]
+fn assert_refused(file: &GgufFile, name: &str, needle: &str) {
+    let err = Qwen3Model::load(file, ARCH).expect_err("the file must be refused");
+    let msg = err.to_string();
+    let named = match &err {
+        RuntimeError::Metadata { key, .. } => key == name,
+        RuntimeError::Tensor { name: n, .. } => n == name,
+        RuntimeError::Gguf(GgufError::MissingTensor { name: n }) => n == name,
+        RuntimeError::Gguf(GgufError::MissingKey { key }) => key == name,
+        _ => false,
+    };
+    assert!(named, "error does not name {name}: {err:?}");
+    assert!(msg.contains(name) && msg.contains(needle), "{msg}");
+}
+
+#[test]
+fn the_unmodified_rewrite_loads() {
+    let file = rewrite(|_| {}, |_, s| Some(s));
+    Qwen3Model::load(&file, ARCH).expect("an identical copy loads");
+}
+
+#[test]
+fn missing_tensors_are_refused() {
+    for name in [
+        "blk.1.attn_k_norm.weight",
+        "blk.2.ffn_gate.weight",
+        "blk.0.attn_q_norm.weight",
+        "token_embd.weight",
+        "output_norm.weight",
+    ] {
+        let file = rewrite(|_| {}, |n, s| (n != name).then_some(s));
+        assert_refused(&file, name, "not found");
+    }
+}
+
+#[test]
+fn wrong_shapes_are_refused() {
+    for (name, shape) in [
+        ("blk.2.attn_k.weight", vec![32, 128]),
+        ("blk.0.attn_q_norm.weight", vec![16, 2]),
+        ("blk.1.ffn_down.weight", vec![64, 128]),
+        ("token_embd.weight", vec![1203, 64]),
+    ] {
+        let file = rewrite(
+            |_| {},
+            |n, s| Some(if n == name { shape.clone() } else { s }),
+        );
+        assert_refused(&file, name, "shape");
+    }
+}
+
+#[test]
+fn bad_hyper_parameters_are_refused() {
+    let u = |v: u32| Some(Value::U32(v));
+    for (key, value, needle) in [
+        ("attention.head_count", u(0), "out of range"),
+        ("attention.head_count", None, "not found"),
+        ("attention.head_count_kv", u(0), "out of range"),
+        ("attention.head_count_kv", u(3), "do not divide"),
+        ("attention.key_length", u(31), "odd"),
+        ("attention.key_length", u(1 << 20), "out of range"),
+        ("attention.value_length", u(16), "differs"),
+        ("rope.dimension_count", u(16), "partial RoPE"),
+        ("embedding_length", u(0), "out of range"),
+        ("embedding_length", u(u32::MAX), "out of range"),
+        ("block_count", u(0), "out of range"),
+        ("block_count", u(1 << 20), "out of range"),
+        ("feed_forward_length", u(0), "out of range"),
+        ("context_length", u(0), "out of range"),
+        ("context_length", None, "not found"),
+        ("rope.freq_base", Some(Value::F32(0.0)), "positive"),
+        ("rope.freq_base", None, "not found"),
+        (
+            "rope.scaling.type",
+            Some(Value::String("yarn".into())),
+            "not supported",
+        ),
+        (
+            "attention.layer_norm_rms_epsilon",
+            Some(Value::F32(-1.0)),
+            "positive",
+        ),
+        (
+            "attention.layer_norm_rms_epsilon",
+            Some(Value::F32(2.0)),
+            "usable epsilon",
+        ),
+        ("pooling_type", u(4), "not supported"),
+        (
+            "pooling_type",
+            Some(Value::String("last".into())),
+            "integer",
+        ),
+    ] {
+        let file = with_meta(key, value);
+        assert_refused(&file, &format!("{ARCH}.{key}"), needle);
+    }
+}
+
+/// Shapes follow the metadata: a consistent change of heads moves the error to the tensors.
+#[test]
+fn heads_are_checked_against_tensors() {
+    let file = with_meta("attention.head_count", Some(Value::U32(2)));
+    assert_refused(&file, "blk.0.attn_q.weight", "expected [64, 64]");
+}
+
+/// Without `pooling_type` (a Qwen3 chat model's file) the model pools the last token.
+#[test]
+fn pooling_defaults_to_the_last_token() {
+    let file = with_meta("pooling_type", None);
+    let model = Qwen3Model::load(&file, ARCH).unwrap();
+    assert_eq!(model.pooling(), Pooling::Last);
+    let file = with_meta("pooling_type", Some(Value::U32(1)));
+    assert_eq!(
+        Qwen3Model::load(&file, ARCH).unwrap().pooling(),
+        Pooling::Mean
+    );
+}
+
+#[test]
+fn unsupported_tensor_types_are_refused() {
+    // A norm stored as F16 (the loader accepts the file; the model does not).
+    let src = GgufFile::open(model_path("f32")).unwrap();
+    let mut w = GgufWriter::new();
+    for (key, value) in common::metadata_of(&model_path("f32")) {
+        w.add_metadata(key, value).unwrap();
+    }
+    for info in src.tensors() {
+        let (ty, data) = if info.name() == "blk.1.ffn_norm.weight" {
+            (GgmlType::F16, vec![0u8; 128])
+        } else {
+            (info.ggml_type(), src.tensor_bytes(info).to_vec())
+        };
+        w.add_tensor(info.name(), ty, info.shape(), data).unwrap();
+    }
+    let file = GgufFile::from_bytes(&w.to_bytes()).unwrap();
+    assert_refused(&file, "blk.1.ffn_norm.weight", "expected F32");
+}

@@ -13,9 +13,13 @@ pub mod bert;
 pub mod error;
 pub mod exec;
 pub mod gemma;
+mod hparams;
+pub mod modern_bert;
+pub mod nomic_bert;
 pub mod pool;
 pub mod pooling;
 pub mod profile;
+mod rope_tables;
 pub mod tokenizer;
 pub mod weights;
 

@@ -117,6 +117,11 @@ pub struct Options {
 ///
 /// `gemma-embedding` (EmbeddingGemma): the prompts of its sentence-transformers configuration
 /// (`query`, `document`, and one per MTEB task type).
+///
+/// `nomic-bert` (nomic-embed-text): the task prefixes its model card requires, `query`
+/// (`search_query: `), `document` (`search_document: `), `classification` (`classification: `)
+/// and `clustering` (`clustering: `); `search_query` and `search_document` are the same two
+/// under nomic's own names.
 pub fn prompt_presets(architecture: &str) -> &'static [(&'static str, &'static str)] {
     match architecture {
         "gemma-embedding" => &[
@@ -134,6 +139,14 @@ pub fn prompt_presets(architecture: &str) -> &'static [(&'static str, &'static s
             ("Retrieval-document", "title: none | text: "),
             ("STS", "task: sentence similarity | query: "),
             ("Summarization", "task: summarization | query: "),
+        ],
+        "nomic-bert" => &[
+            ("query", "search_query: "),
+            ("document", "search_document: "),
+            ("classification", "classification: "),
+            ("clustering", "clustering: "),
+            ("search_query", "search_query: "),
+            ("search_document", "search_document: "),
         ],
         _ => &[],
     }

@@ -375,4 +375,13 @@ fn prompts_are_prepended_and_checked() {
         ("query", "task: search result | query: ")
     );
     assert!(ggufembed::prompt_presets("bert").is_empty());
+    let nomic = ggufembed::prompt_presets("nomic-bert");
+    for (name, prompt) in [
+        ("query", "search_query: "),
+        ("document", "search_document: "),
+        ("classification", "classification: "),
+        ("clustering", "clustering: "),
+    ] {
+        assert!(nomic.contains(&(name, prompt)), "nomic-bert preset {name}");
+    }
 }

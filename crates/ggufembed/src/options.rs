@@ -140,14 +140,7 @@ pub fn prompt_presets(architecture: &str) -> &'static [(&'static str, &'static s
             ("STS", "task: sentence similarity | query: "),
             ("Summarization", "task: summarization | query: "),
         ],
-        "nomic-bert" => &[
-            ("query", "search_query: "),
-            ("document", "search_document: "),
-            ("classification", "classification: "),
-            ("clustering", "clustering: "),
-            ("search_query", "search_query: "),
-            ("search_document", "search_document: "),
-        ],
+        "nomic-bert" => ggufembed_runtime::nomic_bert::PROMPT_PRESETS,
         _ => &[],
     }
 }

@@ -39,6 +39,18 @@ use crate::profile::{self, Op};
 use crate::rope_tables::RopeTables;
 use crate::weights::{MatmulScratch, Matrix, bind_opt_vector, bind_qkv, bind_vector};
 
+/// The task prefixes nomic-embed-text requires (its model card), as `(name, prompt)` presets:
+/// `query`, `document`, `classification`, `clustering`, and `search_query` / `search_document`,
+/// the first two under nomic's own names.
+pub const PROMPT_PRESETS: &[(&str, &str)] = &[
+    ("query", "search_query: "),
+    ("document", "search_document: "),
+    ("classification", "classification: "),
+    ("clustering", "clustering: "),
+    ("search_query", "search_query: "),
+    ("search_document", "search_document: "),
+];
+
 /// A validated nomic-bert model: its hyper-parameters and the sizes its tensors were checked
 /// against.
 #[derive(Clone, Debug)]

@@ -28,7 +28,7 @@ fn broken_models_are_refused_at_open() {
     let cases: Vec<(TinyBert, &str)> = vec![
         (
             with_meta("general.architecture", Some("gpt2".into())),
-            "unsupported architecture 'gpt2' (supported: bert, gemma-embedding)",
+            "unsupported architecture 'gpt2' (supported: bert, gemma-embedding, nomic-bert, modern-bert",
         ),
         (
             with_meta("bert.attention.head_count", Some(Value::U32(0))),

@@ -94,6 +94,15 @@ impl BertModel {
     /// Reads and validates a BERT model: hyper-parameters, and every tensor's presence, shape
     /// and type. `arch` is the value of `general.architecture`.
     pub fn load(file: &GgufFile, arch: &str) -> Result<BertModel> {
+        let model = BertModel::read(file, arch)?;
+        // Binding checks every remaining tensor's shape and type.
+        model.bind(file)?;
+        Ok(model)
+    }
+
+    /// Reads and validates the hyper-parameters and the embedding tables' shapes, leaving the
+    /// other tensors' checks to [`BertModel::bind`] (the registry binds once, here).
+    pub fn read(file: &GgufFile, arch: &str) -> Result<BertModel> {
         let config = BertConfig::from_gguf(file, arch)?;
         let tok = file.require_tensor("token_embd.weight")?;
         let n_vocab = match tok.shape() {
@@ -114,14 +123,29 @@ impl BertModel {
                 ));
             }
         };
-        let model = BertModel {
+        Ok(BertModel {
             config,
             n_vocab,
             n_types,
-        };
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
+        })
+    }
+
+    /// Context length: the longest sequence [`BertWeights::forward`] accepts.
+    pub fn n_ctx(&self) -> usize {
+        self.config.n_ctx
+    }
+
+    /// The pooling the file asks for.
+    pub fn pooling(&self) -> Pooling {
+        self.config.pooling
+    }
+
+    /// Activation bytes per token of a forward pass: six `n_embd` f32 buffers (x, q, k, v,
+    /// context, residual), the FFN's `n_ff`, the quantized activations (2.25 bytes per value
+    /// of the widest input) and the pooled output row.
+    pub fn bytes_per_token(&self) -> usize {
+        let c = &self.config;
+        4 * (6 * c.n_embd + c.n_ff) + (9 * c.n_ff.max(c.n_embd)).div_ceil(4) + 4 * c.n_embd
     }
 
     /// Binds the weights in `file` (the file this model was loaded from).
@@ -166,10 +190,23 @@ impl BertModel {
     }
 }
 
+crate::architecture!(BertModel {
+    weights: BertWeights,
+    scratch: BertScratch,
+    bytes_per_token: BertModel::bytes_per_token,
+    read: BertModel::read,
+    gpu: gpu::upload,
+});
+
 impl BertWeights<'_> {
     /// Hyper-parameters.
     pub fn config(&self) -> &BertConfig {
         &self.config
+    }
+
+    /// Width of each output row: `n_embd`, pooled or per token.
+    pub fn out_dim(&self, _pooling: Pooling) -> usize {
+        self.config.n_embd
     }
 
     /// Runs the encoder on packed sequences and pools each into `out` (`seqs.len() × n_embd`;

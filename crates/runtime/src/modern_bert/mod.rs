@@ -103,6 +103,15 @@ impl ModernBertModel {
     /// Reads and validates a ModernBERT model: hyper-parameters, and every tensor's presence,
     /// shape and type. `arch` is the value of `general.architecture`.
     pub fn load(file: &GgufFile, arch: &str) -> Result<ModernBertModel> {
+        let model = ModernBertModel::read(file, arch)?;
+        // Binding checks every remaining tensor's shape and type.
+        model.bind(file)?;
+        Ok(model)
+    }
+
+    /// Reads and validates the hyper-parameters and the token embedding's shape, leaving the
+    /// other tensors' checks to [`ModernBertModel::bind`] (the registry binds once, there).
+    pub fn read(file: &GgufFile, arch: &str) -> Result<ModernBertModel> {
         let config = ModernBertConfig::from_gguf(file, arch)?;
         let n_vocab = match file.require_tensor("token_embd.weight")?.shape() {
             [k, n] if *k == config.n_embd as u64 && *n > 0 && *n <= u64::from(u32::MAX) => {
@@ -115,10 +124,7 @@ impl ModernBertModel {
                 ));
             }
         };
-        let model = ModernBertModel { config, n_vocab };
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
+        Ok(ModernBertModel { config, n_vocab })
     }
 
     /// Context length: the longest sequence [`ModernBertWeights::forward`] accepts.
@@ -191,6 +197,13 @@ impl ModernBertModel {
         })
     }
 }
+
+crate::architecture!(ModernBertModel {
+    weights: ModernBertWeights,
+    scratch: ModernBertScratch,
+    bytes_per_token: ModernBertModel::bytes_per_token,
+    read: ModernBertModel::read,
+});
 
 impl ModernBertWeights<'_> {
     /// Hyper-parameters.

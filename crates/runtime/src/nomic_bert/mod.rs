@@ -131,20 +131,26 @@ impl NomicBertModel {
     /// Reads and validates a nomic-bert model: hyper-parameters, and every tensor's presence,
     /// shape and type. `arch` is the value of `general.architecture`.
     pub fn load(file: &GgufFile, arch: &str) -> Result<NomicBertModel> {
+        let model = NomicBertModel::read(file, arch)?;
+        // Binding checks every remaining tensor's shape and type.
+        model.bind(file)?;
+        Ok(model)
+    }
+
+    /// Reads and validates the hyper-parameters and the embeddings' shapes, leaving the other
+    /// tensors' checks to [`NomicBertModel::bind`] (the registry binds once, there).
+    pub fn read(file: &GgufFile, arch: &str) -> Result<NomicBertModel> {
         let config = NomicBertConfig::from_gguf(file, arch)?;
         let n_vocab = shape_2d(file, "token_embd.weight", config.n_embd)?;
         let n_types = match file.tensor("token_types.weight") {
             None => 0,
             Some(_) => shape_2d(file, "token_types.weight", config.n_embd)?,
         };
-        let model = NomicBertModel {
+        Ok(NomicBertModel {
             config,
             n_vocab,
             n_types,
-        };
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
+        })
     }
 
     /// Context length: the longest sequence [`NomicBertWeights::forward`] accepts.
@@ -215,6 +221,14 @@ impl NomicBertModel {
         })
     }
 }
+
+crate::architecture!(NomicBertModel {
+    weights: NomicBertWeights,
+    scratch: NomicBertScratch,
+    bytes_per_token: NomicBertModel::bytes_per_token,
+    read: NomicBertModel::read,
+    prompt_presets: PROMPT_PRESETS,
+});
 
 impl NomicBertWeights<'_> {
     /// Hyper-parameters.

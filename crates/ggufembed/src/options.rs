@@ -92,6 +92,11 @@ pub struct Options {
 /// `gemma-embedding` (EmbeddingGemma): the prompts of its sentence-transformers configuration
 /// (`query`, `document`, and one per MTEB task type).
 ///
+/// `nomic-bert` (nomic-embed-text): the task prefixes its model card requires, `query`
+/// (`search_query: `), `document` (`search_document: `), `classification` (`classification: `)
+/// and `clustering` (`clustering: `); `search_query` and `search_document` are the same two
+/// under nomic's own names.
+///
 /// `qwen3` (Qwen3-Embedding): its sentence-transformers prompts (see
 /// [`ggufembed_runtime::qwen3::PROMPT_PRESETS`]): `query` is the instruction
 /// `Instruct: {task}\nQuery:` with its default task (web search), `document` is none (the empty

@@ -28,7 +28,7 @@ fn broken_models_are_refused_at_open() {
     let cases: Vec<(TinyBert, &str)> = vec![
         (
             with_meta("general.architecture", Some("gpt2".into())),
-            "unsupported architecture 'gpt2' (supported: bert, gemma-embedding, qwen3)",
+            "unsupported architecture 'gpt2' (supported: bert, gemma-embedding, nomic-bert, modern-bert",
         ),
         (
             with_meta("bert.attention.head_count", Some(Value::U32(0))),
@@ -375,4 +375,13 @@ fn prompts_are_prepended_and_checked() {
         ("query", "task: search result | query: ")
     );
     assert!(ggufembed::prompt_presets("bert").is_empty());
+    let nomic = ggufembed::prompt_presets("nomic-bert");
+    for (name, prompt) in [
+        ("query", "search_query: "),
+        ("document", "search_document: "),
+        ("classification", "classification: "),
+        ("clustering", "clustering: "),
+    ] {
+        assert!(nomic.contains(&(name, prompt)), "nomic-bert preset {name}");
+    }
 }

@@ -1,5 +1,7 @@
-//! Reading a graph's `{arch}.*` hyper-parameters with range checks, shared by the decoder-style
-//! graphs (`gemma`, `qwen3`): every error names the full key.
+//! Range-checked reading of `{arch}.*` hyper-parameters, shared by the graphs' configs (gemma,
+//! qwen3, nomic-bert, modern-bert): every size is refused unless it is in `1..=max`, every float
+//! unless finite and positive, so that a hostile file cannot make scratch sizes overflow or reach
+//! a kernel's assertions; every error names the full key.
 
 use gguf_loader::{GgufFile, Value};
 
@@ -66,6 +68,19 @@ impl Reader<'_> {
         }
     }
 
+    /// An optional unsigned integer of any value (`0` allowed), for keys where `0` means "off".
+    pub fn opt_uint(&self, k: &str) -> Result<Option<u64>> {
+        let key = self.key(k);
+        match self.file.get(&key) {
+            None => Ok(None),
+            Some(Value::Array(_)) => Err(RuntimeError::metadata(
+                &key,
+                "per-layer values are not supported for this architecture",
+            )),
+            Some(_) => Ok(Some(self.file.get_uint(&key)?)),
+        }
+    }
+
     /// A finite positive float, `default` when absent (required when `default` is `None`).
     pub fn positive(&self, k: &str, default: Option<f32>) -> Result<f32> {
         let key = self.key(k);
@@ -80,6 +95,36 @@ impl Reader<'_> {
             ));
         }
         Ok(v as f32)
+    }
+
+    /// A normalization epsilon: required, `0 < eps < 1`.
+    pub fn epsilon(&self, k: &str) -> Result<f32> {
+        let eps = self.positive(k, None)?;
+        if eps >= 1.0 {
+            return Err(RuntimeError::metadata(
+                self.key(k),
+                format!("{eps} is not a usable epsilon (0 < eps < 1)"),
+            ));
+        }
+        Ok(eps)
+    }
+
+    /// An optional boolean, `false` when absent.
+    pub fn flag(&self, k: &str) -> Result<bool> {
+        let key = self.key(k);
+        match self.file.get(&key) {
+            None => Ok(false),
+            Some(_) => Ok(self.file.get_bool(&key)?),
+        }
+    }
+
+    /// An optional string.
+    pub fn opt_str(&self, k: &str) -> Result<Option<&str>> {
+        let key = self.key(k);
+        match self.file.get(&key) {
+            None => Ok(None),
+            Some(_) => Ok(Some(self.file.get_str(&key)?)),
+        }
     }
 
     /// The heads of a grouped-query attention with full-width RoPE: KV heads dividing the query
@@ -143,15 +188,32 @@ impl Reader<'_> {
 
     /// An RMSNorm epsilon (`attention.layer_norm_rms_epsilon`): required, `0 < eps < 1`.
     pub fn rms_epsilon(&self) -> Result<f32> {
-        let k = "attention.layer_norm_rms_epsilon";
-        let eps = self.positive(k, None)?;
-        if eps >= 1.0 {
+        self.epsilon("attention.layer_norm_rms_epsilon")
+    }
+
+    /// The heads of a rotary encoder (nomic-bert, modern-bert), whose heads split the width
+    /// exactly (`n_head × head_dim = n_embd`, which `key_length` must agree with when present),
+    /// with at most `max_heads` query heads; otherwise as [`Reader::heads`]. Returns
+    /// `(n_head, n_head_kv, head_dim)`.
+    pub fn rotary_heads(&self, n_embd: usize, max_heads: usize) -> Result<(usize, usize, usize)> {
+        let h = self.heads(n_embd)?;
+        if h.n_head > max_heads {
             return Err(RuntimeError::metadata(
-                self.key(k),
-                format!("{eps} is not a usable epsilon (0 < eps < 1)"),
+                self.key("attention.head_count"),
+                format!("{} is out of range (1..={max_heads})", h.n_head),
             ));
         }
-        Ok(eps)
+        if h.n_head * h.head_dim != n_embd {
+            return Err(RuntimeError::metadata(
+                self.key("attention.key_length"),
+                format!(
+                    "{} differs from the head width {} (width / heads)",
+                    h.head_dim,
+                    n_embd / h.n_head
+                ),
+            ));
+        }
+        Ok((h.n_head, h.n_head_kv, h.head_dim))
     }
 
     /// `pooling_type`, `default` when absent.

@@ -2,7 +2,7 @@
 //!
 //! This crate joins the two leaf crates: [`gguf_loader`] hands it typed views of a GGUF file's
 //! tensors and [`ggufembed_kernels`] computes with them. It holds the [`tokenizer`]s built from
-//! GGUF metadata, one module per architecture ([`bert`], [`gemma`]) behind the [`Encoder`]
+//! GGUF metadata, one module per architecture ([`bert`], [`gemma`], [`nomic_bert`], [`modern_bert`]) behind the [`Encoder`]
 //! trait, the [`registry`] that maps `general.architecture` to them and owns the mapped file
 //! with the weights bound to it ([`MappedEncoder`]), and the [`Scheduler`] that runs packed
 //! batches on the worker [`pool`] or a GPU.
@@ -17,11 +17,14 @@ pub mod error;
 pub mod exec;
 pub mod gemma;
 mod hparams;
+pub mod modern_bert;
+pub mod nomic_bert;
 pub mod pool;
 pub mod pooling;
 pub mod profile;
 pub mod qwen3;
 pub mod registry;
+mod rope_tables;
 pub mod scheduler;
 pub mod tokenizer;
 pub mod weights;

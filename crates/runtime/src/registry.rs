@@ -17,6 +17,8 @@ use crate::encoder::{Batch, Encoder, PromptPresets, Scratch};
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::gemma::GemmaModel;
+use crate::modern_bert::ModernBertModel;
+use crate::nomic_bert::NomicBertModel;
 use crate::pooling::Pooling;
 use crate::qwen3::Qwen3Model;
 
@@ -24,6 +26,8 @@ use crate::qwen3::Qwen3Model;
 pub static ARCHITECTURES: &[Registration] = &[
     Registration::of::<BertModel>("bert"),
     Registration::of::<GemmaModel>("gemma-embedding"),
+    Registration::of::<NomicBertModel>("nomic-bert"),
+    Registration::of::<ModernBertModel>("modern-bert"),
     Registration::of::<Qwen3Model>("qwen3"),
 ];
 

@@ -182,6 +182,45 @@ impl<'a> Matrix<'a> {
         Ok(Matrix { k, n, data })
     }
 
+    /// Rows (outputs) `r` of this matrix, viewing the same storage: how a fused projection
+    /// (`attn_qkv`, a gate-and-up `ffn_up`) is cut into its parts, so that each part's product
+    /// lands in its own buffer. Rows are stored whole, so this is a sub-slice for every type.
+    ///
+    /// # Panics
+    /// If `r` is not within `0..self.n`.
+    pub fn rows(&self, r: std::ops::Range<usize>) -> Matrix<'a> {
+        assert!(
+            r.start <= r.end && r.end <= self.n,
+            "Matrix::rows: {r:?} outside 0..{}",
+            self.n
+        );
+        let k = self.k;
+        let data = match self.data {
+            MatrixData::Q8_0(w) => {
+                let nb = k / ggufembed_kernels::QK8_0;
+                MatrixData::Q8_0(&w[r.start * nb..r.end * nb])
+            }
+            MatrixData::Quant(ty, w) => {
+                let rb = ty.row_bytes(k).unwrap_or(0);
+                MatrixData::Quant(ty, &w[r.start * rb..r.end * rb])
+            }
+            MatrixData::Float(FloatWeights::F32(w)) => {
+                MatrixData::Float(FloatWeights::F32(&w[r.start * k..r.end * k]))
+            }
+            MatrixData::Float(FloatWeights::F16(w)) => {
+                MatrixData::Float(FloatWeights::F16(&w[r.start * k..r.end * k]))
+            }
+            MatrixData::Float(FloatWeights::Bf16(w)) => {
+                MatrixData::Float(FloatWeights::Bf16(&w[r.start * k..r.end * k]))
+            }
+        };
+        Matrix {
+            k,
+            n: r.len(),
+            data,
+        }
+    }
+
     /// `y (m × n) = x (m × k) · selfᵀ (+ bias)`.
     pub fn matmul(
         &self,
@@ -287,6 +326,44 @@ pub fn bind_vector<'a>(file: &'a GgufFile, name: &str, n: usize) -> Result<&'a [
     Ok(file.view_f32(info)?)
 }
 
+/// Binds a 1-D F32 tensor of length `n` if the file has it (the optional biases some
+/// architectures allow); a present tensor of the wrong shape or type is refused.
+pub fn bind_opt_vector<'a>(file: &'a GgufFile, name: &str, n: usize) -> Result<Option<&'a [f32]>> {
+    if file.tensor(name).is_none() {
+        return Ok(None);
+    }
+    bind_vector(file, name, n).map(Some)
+}
+
+/// Q, K and V of block `i`: the fused `attn_qkv` cut by rows when the file has it, else the three
+/// separate projections; with their optional biases.
+#[allow(clippy::type_complexity)]
+pub(crate) fn bind_qkv<'a>(
+    file: &'a GgufFile,
+    i: usize,
+    d: usize,
+    qw: usize,
+    kvw: usize,
+) -> Result<([Matrix<'a>; 3], [Option<&'a [f32]>; 3])> {
+    let fused = format!("blk.{i}.attn_qkv.weight");
+    if file.tensor(&fused).is_some() {
+        let w = Matrix::bind(file, &fused, d, qw + 2 * kvw)?;
+        let b = bind_opt_vector(file, &format!("blk.{i}.attn_qkv.bias"), qw + 2 * kvw)?;
+        let (q, k, v) = (0..qw, qw..qw + kvw, qw + kvw..qw + 2 * kvw);
+        let cut = |r: std::ops::Range<usize>| b.map(|b| &b[r]);
+        return Ok((
+            [w.rows(q.clone()), w.rows(k.clone()), w.rows(v.clone())],
+            [cut(q), cut(k), cut(v)],
+        ));
+    }
+    let m = |name: &str, n: usize| Matrix::bind(file, &format!("blk.{i}.{name}.weight"), d, n);
+    let b = |name: &str, n: usize| bind_opt_vector(file, &format!("blk.{i}.{name}.bias"), n);
+    Ok((
+        [m("attn_q", qw)?, m("attn_k", kvw)?, m("attn_v", kvw)?],
+        [b("attn_q", qw)?, b("attn_k", kvw)?, b("attn_v", kvw)?],
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +393,43 @@ mod tests {
             m.row_into(kernels, 2, &mut got);
             ty.dequantize_row(&bytes[2 * rb..3 * rb], &mut want);
             assert_eq!(got, want, "{ty}");
+        }
+    }
+
+    /// A row range of a fused matrix computes exactly the columns the whole matrix gives there.
+    #[test]
+    fn row_ranges_compute_the_same_columns_as_the_whole_matrix() {
+        let kernels = ggufembed_kernels::kernels();
+        let exec = Exec::serial(kernels);
+        let mut types = vec![GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0];
+        types.extend(
+            QuantType::ALL
+                .iter()
+                .map(|ty| GgmlType::from_id(ty.ggml_id()).unwrap()),
+        );
+        let (k, n, m) = (256usize, 7usize, 3usize);
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+            .collect();
+        for g in types {
+            let f = file(&[("m.weight", g, [k as u64, n as u64])]);
+            let w = Matrix::bind(&f, "m.weight", k, n).unwrap();
+            let mut full = vec![0.0; m * n];
+            w.matmul(&exec, &x, m, None, &mut full, &mut MatmulScratch::default());
+            for r in [0..3, 2..5, 5..7] {
+                let part = w.rows(r.clone());
+                assert_eq!((part.k, part.n), (k, r.len()));
+                let mut y = vec![0.0; m * r.len()];
+                part.matmul(&exec, &x, m, None, &mut y, &mut MatmulScratch::default());
+                for (i, row) in y.chunks_exact(r.len()).enumerate() {
+                    assert_eq!(row, &full[i * n + r.start..i * n + r.end], "{g} {r:?}");
+                }
+                let mut emb = vec![0.0; k];
+                let mut want = vec![0.0; k];
+                part.row_into(kernels, 1, &mut emb);
+                w.row_into(kernels, r.start + 1, &mut want);
+                assert_eq!(emb, want, "{g} {r:?}");
+            }
         }
     }
 

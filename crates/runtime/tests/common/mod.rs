@@ -8,6 +8,9 @@ use ggufembed_runtime::RuntimeError;
 use ggufembed_runtime::gguf_loader::{Array, GgufError, GgufFile, GgufWriter, Value};
 use ggufembed_runtime::tokenizer::Tokenizer;
 
+pub mod parity;
+pub mod synth;
+
 /// A fixture line: a text and the Hugging Face tokenizer's ids for it.
 #[derive(serde::Deserialize)]
 pub struct Line {

@@ -68,8 +68,9 @@ enum Command {
         #[arg(long, value_name = "TEXT", conflicts_with = "prompt_name")]
         prompt: Option<String>,
         /// A prompt preset of the model's architecture: for gemma-embedding, query, document,
-        /// Clustering, Classification, STS, …; for qwen3 (Qwen3-Embedding), query (its web
-        /// search instruction) and document (none) (see the docs).
+        /// Clustering, Classification, STS, …; for nomic-bert, query (search_query: ),
+        /// document (search_document: ), classification, clustering; for qwen3 (Qwen3-Embedding),
+        /// query (its web search instruction) and document (none) (see the docs).
         #[arg(long = "prompt-name", value_name = "NAME")]
         prompt_name: Option<String>,
         /// Where to run: auto (the GPU if this build has the `gpu` feature and a hardware

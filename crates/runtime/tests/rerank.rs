@@ -160,7 +160,11 @@ fn shared_scores(quant: &str) -> Option<(f64, f64, f64, f64)> {
     let path = common::shared(&format!("models/tiny-reranker.{quant}.gguf"))?;
     let file = GgufFile::open(&path).unwrap();
     let model = BertModel::load(&file, "bert").unwrap();
-    assert!(model.config.rank, "the file is a reranker");
+    assert_eq!(
+        model.config.pooling,
+        Pooling::Rank,
+        "the file is a reranker"
+    );
     assert_eq!(
         model.head,
         Some(HeadShape {
@@ -290,8 +294,7 @@ fn head_matches_a_direct_computation_in_both_layouts() {
             GgmlType::F32,
         );
         let model = BertModel::load(&file, "bert").unwrap();
-        assert!(model.config.rank);
-        assert_eq!(model.config.pooling, Pooling::Cls);
+        assert_eq!(model.config.pooling, Pooling::Rank);
         let w = model.bind(&file).unwrap();
         let exec = Exec::serial(kernels());
         let mut s = BertScratch::default();
@@ -330,9 +333,9 @@ fn head_matches_a_direct_computation_in_both_layouts() {
         let zeros = vec![0; t_ids.len()];
         let z = score(&w, &[(t_ids, &zeros)], &mut s);
         assert_ne!(z, got, "pooler {pooler}: token types had no effect");
-        // No types is type 0 everywhere, bit for bit.
+        // No types is type 0 everywhere, bit for bit; `forward` with rank pooling is `score`.
         let mut none = vec![0.0; 2];
-        w.score(&exec, t_ids, None, &[0..8], &mut none, &mut s)
+        w.forward(&exec, t_ids, &[0..8], Pooling::Rank, &mut none, &mut s)
             .unwrap();
         assert_eq!(none, z);
     }
@@ -483,7 +486,7 @@ fn malformed_batches_and_embedding_models_are_refused() {
 
     let file = tiny(dir.path(), "e.gguf", None, GgmlType::F32);
     let model = BertModel::load(&file, "bert").unwrap();
-    assert!(!model.config.rank && model.head.is_none());
+    assert!(model.config.pooling == Pooling::Mean && model.head.is_none());
     let w = model.bind(&file).unwrap();
     assert_eq!(w.n_labels(), None);
     let e = w

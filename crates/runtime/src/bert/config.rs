@@ -34,14 +34,12 @@ pub struct BertConfig {
     pub n_ctx: usize,
     /// LayerNorm epsilon (`bert.attention.layer_norm_epsilon`).
     pub eps: f32,
-    /// Pooling the file asks for (`bert.pooling_type`; mean when absent). [`Pooling::Cls`]
-    /// for a cross-encoder ([`BertConfig::rank`]): its head reads the `[CLS]` row.
-    pub pooling: Pooling,
-    /// A cross-encoder (reranker) scoring pairs with its classification head: llama.cpp's
-    /// pooling type `rank` (`bert.pooling_type` = 4), or no `pooling_type` in a file holding
+    /// Pooling the file asks for (`bert.pooling_type`; mean when absent). [`Pooling::Rank`]
+    /// for a cross-encoder (reranker) scoring pairs with its classification head:
+    /// `bert.pooling_type` = 4 (llama.cpp's `rank`), or no `pooling_type` in a file holding
     /// `cls.output.weight` (llama.cpp's converter writes no pooling type for
     /// `BertForSequenceClassification`).
-    pub rank: bool,
+    pub pooling: Pooling,
     /// Causal attention (`bert.attention.causal`; false when absent).
     pub causal: bool,
 }
@@ -93,9 +91,9 @@ impl BertConfig {
             ));
         }
         let pooling_key = key("pooling_type");
-        let (pooling, rank) = match file.get(&pooling_key) {
-            None if file.tensor(CLS_OUTPUT).is_some() => (Pooling::Cls, true),
-            None => (Pooling::Mean, false),
+        let pooling = match file.get(&pooling_key) {
+            None if file.tensor(CLS_OUTPUT).is_some() => Pooling::Rank,
+            None => Pooling::Mean,
             Some(v) => {
                 let p = v.as_u64().ok_or_else(|| {
                     RuntimeError::metadata(
@@ -104,9 +102,9 @@ impl BertConfig {
                     )
                 })?;
                 if p == POOLING_RANK {
-                    (Pooling::Cls, true)
+                    Pooling::Rank
                 } else {
-                    let pooling = Pooling::from_gguf(p).ok_or_else(|| {
+                    Pooling::from_gguf(p).ok_or_else(|| {
                         RuntimeError::metadata(
                             &pooling_key,
                             format!(
@@ -114,8 +112,7 @@ impl BertConfig {
                                  3 last, 4 rank)"
                             ),
                         )
-                    })?;
-                    (pooling, false)
+                    })?
                 }
             }
         };
@@ -132,7 +129,6 @@ impl BertConfig {
             n_ctx,
             eps: eps as f32,
             pooling,
-            rank,
             causal,
         })
     }

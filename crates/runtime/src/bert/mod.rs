@@ -10,7 +10,7 @@
 //! embedding is bit-identical whatever it is batched with.
 //!
 //! Token types (segment ids) are honoured per token when given ([`BertWeights::forward_with_types`];
-//! type 0 for every token otherwise, as for single texts). A cross-encoder ([`BertConfig::rank`])
+//! type 0 for every token otherwise, as for single texts). A cross-encoder ([`Pooling::Rank`])
 //! scores pairs with its classification head ([`BertWeights::score`], see [`HeadShape`]).
 
 mod config;
@@ -45,7 +45,7 @@ pub struct BertModel {
     pub n_vocab: usize,
     /// Rows of `token_types.weight`.
     pub n_types: usize,
-    /// The classification head of a cross-encoder ([`BertConfig::rank`]); `None` otherwise.
+    /// The classification head of a cross-encoder ([`Pooling::Rank`]); `None` otherwise.
     pub head: Option<HeadShape>,
 }
 
@@ -129,7 +129,7 @@ impl BertModel {
                 ));
             }
         };
-        let head = if config.rank {
+        let head = if config.pooling == Pooling::Rank {
             Some(HeadShape::read(file, arch, config.n_embd)?)
         } else {
             None
@@ -202,8 +202,9 @@ impl BertWeights<'_> {
     }
 
     /// Runs the encoder on packed sequences and pools each into `out` (`seqs.len() × n_embd`;
-    /// with [`Pooling::None`], every token's vector: `ids.len() × n_embd`), every token of
-    /// type 0.
+    /// with [`Pooling::None`], every token's vector: `ids.len() × n_embd`; with
+    /// [`Pooling::Rank`], a cross-encoder's `n_labels` scores per sequence, see
+    /// [`BertWeights::score`]), every token of type 0.
     ///
     /// `ids` holds every sequence's token ids back to back; `seqs[i]` is sequence `i`'s range in
     /// it. Each sequence must be non-empty, no longer than the context length, and its ids below
@@ -233,6 +234,9 @@ impl BertWeights<'_> {
         out: &mut [f32],
         s: &mut BertScratch,
     ) -> Result<()> {
+        if pooling == Pooling::Rank {
+            return self.score(exec, ids, types, seqs, out, s);
+        }
         let d = self.config.n_embd;
         self.check_batch(ids, seqs, pooling, out)?;
         self.check_types(ids, types)?;
@@ -251,7 +255,8 @@ impl BertWeights<'_> {
     }
 
     /// A cross-encoder's raw scores (logits) of packed sequences into `out`
-    /// (`seqs.len() × n_labels`): the head applied to each sequence's first (`[CLS]`) row.
+    /// (`seqs.len() × n_labels`): the head applied to each sequence's first (`[CLS]`) row
+    /// ([`Pooling::Rank`]).
     /// `types` as in [`BertWeights::forward_with_types`] (pairs from
     /// [`Tokenizer::encode_pair`](crate::Tokenizer::encode_pair) carry theirs). A sequence's
     /// scores are bit-identical whatever it is batched with.
@@ -272,9 +277,9 @@ impl BertWeights<'_> {
     ) -> Result<()> {
         let Some(head) = &self.head else {
             return Err(RuntimeError::InvalidArgument {
-                name: "model",
-                reason: "this BERT has no classification head (it is an embedding model, \
-                         not a reranker)"
+                name: "pooling",
+                reason: "rank pooling needs a classification head, and this BERT has none \
+                         (it is an embedding model, not a reranker)"
                     .to_owned(),
             });
         };

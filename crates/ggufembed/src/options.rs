@@ -2,38 +2,7 @@
 
 use std::time::Duration;
 
-pub use ggufembed_runtime::Pooling;
-
-/// How a batch is spread over the worker threads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Parallelism {
-    /// Across texts when the batch gives every worker a micro-batch, otherwise (fewer texts
-    /// than workers, e.g. one query) within each matmul.
-    #[default]
-    Auto,
-    /// Each worker runs whole forward passes over its own micro-batches of texts with serial
-    /// kernels; no synchronization inside a pass. Idle workers when there are too few texts.
-    AcrossTexts,
-    /// One micro-batch at a time, every matmul's output columns split across the workers (a
-    /// synchronization per matmul). Lowest latency for a single text.
-    WithinMatmul,
-}
-
-impl std::str::FromStr for Parallelism {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Parallelism::Auto),
-            "texts" | "across-texts" => Ok(Parallelism::AcrossTexts),
-            "matmul" | "within-matmul" => Ok(Parallelism::WithinMatmul),
-            other => Err(format!(
-                "unknown parallelism '{other}' (expected auto, texts or matmul)"
-            )),
-        }
-    }
-}
+pub use ggufembed_runtime::{Parallelism, Pooling};
 
 /// Where a model runs (see [`Options::device`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -116,27 +85,10 @@ pub struct Options {
 /// The prompt presets of an architecture: `(name, prompt)` pairs, empty if it has none.
 ///
 /// `gemma-embedding` (EmbeddingGemma): the prompts of its sentence-transformers configuration
-/// (`query`, `document`, and one per MTEB task type).
+/// (`query`, `document`, and one per MTEB task type). Each architecture states its own in the
+/// runtime's registry.
 pub fn prompt_presets(architecture: &str) -> &'static [(&'static str, &'static str)] {
-    match architecture {
-        "gemma-embedding" => &[
-            ("query", "task: search result | query: "),
-            ("document", "title: none | text: "),
-            ("BitextMining", "task: search result | query: "),
-            ("Clustering", "task: clustering | query: "),
-            ("Classification", "task: classification | query: "),
-            ("InstructionRetrieval", "task: code retrieval | query: "),
-            ("MultilabelClassification", "task: classification | query: "),
-            ("PairClassification", "task: sentence similarity | query: "),
-            ("Reranking", "task: search result | query: "),
-            ("Retrieval", "task: search result | query: "),
-            ("Retrieval-query", "task: search result | query: "),
-            ("Retrieval-document", "title: none | text: "),
-            ("STS", "task: sentence similarity | query: "),
-            ("Summarization", "task: summarization | query: "),
-        ],
-        _ => &[],
-    }
+    ggufembed_runtime::registry::prompt_presets(architecture)
 }
 
 impl Default for Options {

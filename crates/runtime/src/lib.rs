@@ -1,24 +1,32 @@
-//! Model graphs (BERT first) and the worker pool that runs them.
+//! Model graphs, the architecture registry and the scheduler that runs them.
 //!
 //! This crate joins the two leaf crates: [`gguf_loader`] hands it typed views of a GGUF file's
-//! tensors and [`ggufembed_kernels`] computes with them. Today it holds the [`tokenizer`] built
-//! from GGUF metadata (WordPiece for BERT) and the crate's error type; the BERT graph and the
-//! worker pool arrive with the end-to-end and parallel-runtime work.
+//! tensors and [`ggufembed_kernels`] computes with them. It holds the [`tokenizer`]s built from
+//! GGUF metadata, one module per architecture ([`bert`], [`gemma`]) behind the [`Encoder`]
+//! trait, the [`registry`] that maps `general.architecture` to them and owns the mapped file
+//! with the weights bound to it ([`MappedEncoder`]), and the [`Scheduler`] that runs packed
+//! batches on the worker [`pool`] or a GPU.
 
 pub use gguf_loader;
 pub use ggufembed_kernels as kernels;
 
 mod batch;
 pub mod bert;
+pub mod encoder;
 pub mod error;
 pub mod exec;
 pub mod gemma;
 pub mod pool;
 pub mod pooling;
 pub mod profile;
+pub mod registry;
+pub mod scheduler;
 pub mod tokenizer;
 pub mod weights;
 
+pub use encoder::{Batch, Encoder};
 pub use error::RuntimeError;
 pub use pooling::Pooling;
+pub use registry::MappedEncoder;
+pub use scheduler::{Parallelism, Scheduler, SchedulerConfig};
 pub use tokenizer::Tokenizer;

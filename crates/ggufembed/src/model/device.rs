@@ -1,21 +1,9 @@
-//! Where a model runs: [`Device`] resolution at `open`, and the GPU path of a batch.
+//! Where a model runs: [`Device`] resolution at `open`.
 
-#[cfg(feature = "gpu")]
-use std::ops::Range;
+use ggufembed_runtime::{Encoder, Scheduler};
 
 use crate::error::{Error, Result};
 use crate::options::Device;
-
-use super::{Model, Source, Weights};
-
-/// The GPU backend of a model (feature `gpu`).
-#[cfg(feature = "gpu")]
-pub(crate) type Gpu = ggufembed_runtime::bert::BertGpu;
-
-/// Without the `gpu` feature no model has a GPU backend: this type has no value.
-#[cfg(not(feature = "gpu"))]
-#[derive(Debug)]
-pub(crate) enum Gpu {}
 
 fn refuse(reason: impl Into<String>) -> Error {
     Error::InvalidOption {
@@ -24,16 +12,20 @@ fn refuse(reason: impl Into<String>) -> Error {
     }
 }
 
-/// Resolves `device` for a model with `weights`: `Some` to run on the GPU.
+/// Resolves `device` for `encoder`, handing `scheduler` the GPU if the model runs there.
 ///
 /// `Gpu` fails with a clear error when the GPU path cannot run; `Auto` falls back to the CPU
 /// and logs why at info level.
-pub(crate) fn select(device: Device, arch: &str, weights: &Weights) -> Result<Option<Gpu>> {
+pub(crate) fn select(
+    device: Device,
+    encoder: &dyn Encoder,
+    scheduler: Scheduler,
+) -> Result<Scheduler> {
     match device {
-        Device::Cpu => Ok(None),
+        Device::Cpu => Ok(scheduler),
         #[cfg(not(feature = "gpu"))]
         Device::Gpu => {
-            let _ = (arch, weights);
+            let _ = encoder;
             Err(refuse(
                 "this build has no GPU backend; rebuild with `--features gpu` \
                  (cargo build --release --features gpu)",
@@ -42,22 +34,23 @@ pub(crate) fn select(device: Device, arch: &str, weights: &Weights) -> Result<Op
         #[cfg(not(feature = "gpu"))]
         Device::Auto => {
             log::debug!("ggufembed: device auto: CPU (built without the gpu feature)");
-            Ok(None)
+            Ok(scheduler)
         }
         #[cfg(feature = "gpu")]
         Device::Gpu | Device::Auto => {
             use ggufembed_runtime::kernels::gpu::{AdapterPolicy, GpuContext};
             let explicit = device == Device::Gpu;
-            let Weights::Bert(w) = weights else {
+            if !encoder.gpu_support() {
                 let why = format!(
-                    "the GPU backend runs BERT models; '{arch}' runs on the CPU (device auto or cpu)"
+                    "the GPU backend runs BERT models; '{}' runs on the CPU (device auto or cpu)",
+                    encoder.architecture()
                 );
                 if explicit {
                     return Err(refuse(why));
                 }
                 log::info!("ggufembed: device auto: CPU ({why})");
-                return Ok(None);
-            };
+                return Ok(scheduler);
+            }
             let policy = if explicit {
                 AdapterPolicy::AllowSoftware
             } else {
@@ -65,7 +58,14 @@ pub(crate) fn select(device: Device, arch: &str, weights: &Weights) -> Result<Op
             };
             let ready = GpuContext::shared(policy)
                 .map_err(ggufembed_runtime::RuntimeError::from)
-                .and_then(|ctx| w.to_gpu(ctx));
+                .and_then(|ctx| {
+                    encoder.to_gpu(ctx).unwrap_or_else(|| {
+                        Err(ggufembed_runtime::RuntimeError::InvalidArgument {
+                            name: "device",
+                            reason: format!("'{}' has no GPU graph", encoder.architecture()),
+                        })
+                    })
+                });
             match ready {
                 Ok(gpu) => {
                     log::info!(
@@ -73,84 +73,14 @@ pub(crate) fn select(device: Device, arch: &str, weights: &Weights) -> Result<Op
                         gpu.context().adapter(),
                         gpu.weight_bytes() >> 20
                     );
-                    Ok(Some(gpu))
+                    Ok(scheduler.with_gpu(gpu))
                 }
                 Err(e) if explicit => Err(e.into()),
                 Err(e) => {
                     log::info!("ggufembed: device auto: CPU ({e})");
-                    Ok(None)
+                    Ok(scheduler)
                 }
             }
         }
-    }
-}
-
-impl Model {
-    /// Fewest tokens a streamed batch should hold: a micro-batch on the CPU, a full device
-    /// batch on the GPU.
-    pub(crate) fn stream_floor(&self) -> usize {
-        match &self.gpu {
-            #[cfg(feature = "gpu")]
-            Some(g) => g.max_tokens(),
-            #[cfg(not(feature = "gpu"))]
-            Some(g) => match *g {},
-            None => self.token_budget,
-        }
-    }
-
-    /// Tokens of the first streamed batch: a micro-batch per worker on the CPU, a full device
-    /// batch on the GPU.
-    pub(crate) fn stream_start(&self) -> usize {
-        match &self.gpu {
-            Some(_) => self.stream_floor(),
-            None => self.token_budget * self.threads(),
-        }
-    }
-
-    /// Runs the sequences on the GPU in input order, in batches of up to the device's token
-    /// limit, writing each one's rows (pooled and normalized on the device) at its offset.
-    #[cfg(feature = "gpu")]
-    pub(crate) fn run_gpu(
-        &self,
-        gpu: &Gpu,
-        get: &Source<'_>,
-        tokens: &[usize],
-        offsets: &[usize],
-        out: &mut [f32],
-    ) -> Result<()> {
-        let (mut ids, mut seqs): (Vec<u32>, Vec<Range<usize>>) = (Vec::new(), Vec::new());
-        let mut first = 0;
-        while first < tokens.len() {
-            let mut last = first;
-            let mut t = 0;
-            while last < tokens.len() && (last == first || t + tokens[last] <= gpu.max_tokens()) {
-                t += tokens[last];
-                last += 1;
-            }
-            ids.clear();
-            seqs.clear();
-            for i in first..last {
-                let start = ids.len();
-                ids.extend_from_slice(get(i));
-                seqs.push(start..ids.len());
-            }
-            let rows = offsets[first] * self.dim..offsets[last] * self.dim;
-            gpu.forward(&ids, &seqs, self.pooling, self.normalize, &mut out[rows])?;
-            first = last;
-        }
-        Ok(())
-    }
-
-    /// Without the `gpu` feature there is no GPU backend to run on.
-    #[cfg(not(feature = "gpu"))]
-    pub(crate) fn run_gpu(
-        &self,
-        gpu: &Gpu,
-        _: &Source<'_>,
-        _: &[usize],
-        _: &[usize],
-        _: &mut [f32],
-    ) -> Result<()> {
-        match *gpu {}
     }
 }

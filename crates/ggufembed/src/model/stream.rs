@@ -75,7 +75,7 @@ impl Model {
             model: self,
             source: texts.into_iter(),
             ready: VecDeque::new(),
-            target_tokens: self.stream_start(),
+            target_tokens: self.scheduler.busy_tokens(),
             done: false,
         }
     }
@@ -147,7 +147,7 @@ where
         let secs = start.elapsed().as_secs_f64().max(1e-6);
         let rate = ids.len() as f64 / secs;
         let want = rate * self.model.options.latency_target.as_secs_f64();
-        let lo = self.model.stream_floor();
+        let lo = self.model.scheduler.micro_batch_tokens();
         self.target_tokens = (want as usize).clamp(lo, lo.saturating_mul(64));
     }
 }

@@ -15,6 +15,7 @@ use ggufembed_kernels::gpu::{
 
 use super::{BertConfig, BertWeights};
 use crate::batch::{BatchShape, check_batch};
+use crate::encoder::{Batch, GpuEncoder};
 use crate::error::{Result, RuntimeError};
 use crate::pooling::Pooling;
 use crate::weights::{Matrix, MatrixData};
@@ -358,5 +359,37 @@ impl BertGpu {
         }
         p.submit_and_read(src, &mut out[..rows * d])?;
         Ok(())
+    }
+}
+
+/// The registry's GPU entry for BERT: uploads the weights to `ctx`.
+pub(super) fn upload(
+    weights: &BertWeights<'_>,
+    ctx: Arc<GpuContext>,
+) -> Result<Box<dyn GpuEncoder>> {
+    Ok(Box::new(weights.to_gpu(ctx)?))
+}
+
+impl GpuEncoder for BertGpu {
+    fn max_tokens(&self) -> usize {
+        BertGpu::max_tokens(self)
+    }
+
+    fn context(&self) -> &GpuContext {
+        BertGpu::context(self)
+    }
+
+    fn weight_bytes(&self) -> u64 {
+        BertGpu::weight_bytes(self)
+    }
+
+    fn forward(
+        &self,
+        batch: &Batch<'_>,
+        pooling: Pooling,
+        normalize: bool,
+        out: &mut [f32],
+    ) -> Result<()> {
+        BertGpu::forward(self, batch.ids, batch.seqs, pooling, normalize, out)
     }
 }

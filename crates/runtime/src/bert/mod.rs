@@ -29,6 +29,7 @@ pub use gpu::{BertGpu, GPU_MAX_TOKENS};
 pub use head::HeadShape;
 
 use crate::batch::{BatchShape, check_batch, grow, pool_rows};
+use crate::encoder::Batch;
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::pooling::Pooling;
@@ -109,6 +110,15 @@ impl BertModel {
     /// Reads and validates a BERT model: hyper-parameters, and every tensor's presence, shape
     /// and type. `arch` is the value of `general.architecture`.
     pub fn load(file: &GgufFile, arch: &str) -> Result<BertModel> {
+        let model = BertModel::read(file, arch)?;
+        // Binding checks every remaining tensor's shape and type.
+        model.bind(file)?;
+        Ok(model)
+    }
+
+    /// Reads and validates the hyper-parameters and the embedding tables' shapes, leaving the
+    /// other tensors' checks to [`BertModel::bind`] (the registry binds once, here).
+    pub fn read(file: &GgufFile, arch: &str) -> Result<BertModel> {
         let config = BertConfig::from_gguf(file, arch)?;
         let tok = file.require_tensor("token_embd.weight")?;
         let n_vocab = match tok.shape() {
@@ -134,15 +144,30 @@ impl BertModel {
         } else {
             None
         };
-        let model = BertModel {
+        Ok(BertModel {
             config,
             n_vocab,
             n_types,
             head,
-        };
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
+        })
+    }
+
+    /// Context length: the longest sequence [`BertWeights::forward`] accepts.
+    pub fn n_ctx(&self) -> usize {
+        self.config.n_ctx
+    }
+
+    /// The pooling the file asks for.
+    pub fn pooling(&self) -> Pooling {
+        self.config.pooling
+    }
+
+    /// Activation bytes per token of a forward pass: six `n_embd` f32 buffers (x, q, k, v,
+    /// context, residual), the FFN's `n_ff`, the quantized activations (2.25 bytes per value
+    /// of the widest input) and the pooled output row.
+    pub fn bytes_per_token(&self) -> usize {
+        let c = &self.config;
+        4 * (6 * c.n_embd + c.n_ff) + (9 * c.n_ff.max(c.n_embd)).div_ceil(4) + 4 * c.n_embd
     }
 
     /// Binds the weights in `file` (the file this model was loaded from).
@@ -189,6 +214,15 @@ impl BertModel {
     }
 }
 
+crate::architecture!(BertModel {
+    weights: BertWeights,
+    scratch: BertScratch,
+    bytes_per_token: BertModel::bytes_per_token,
+    read: BertModel::read,
+    gpu: gpu::upload,
+    forward: BertWeights::forward_batch,
+});
+
 impl BertWeights<'_> {
     /// Hyper-parameters.
     pub fn config(&self) -> &BertConfig {
@@ -199,6 +233,15 @@ impl BertWeights<'_> {
     /// for an embedding model.
     pub fn n_labels(&self) -> Option<usize> {
         self.head.as_ref().map(|h| h.n_labels())
+    }
+
+    /// Width of each output row: `n_embd`, pooled or per token; a cross-encoder's `n_labels`
+    /// with [`Pooling::Rank`].
+    pub fn out_dim(&self, pooling: Pooling) -> usize {
+        match (pooling, self.n_labels()) {
+            (Pooling::Rank, Some(n)) => n,
+            _ => self.config.n_embd,
+        }
     }
 
     /// Runs the encoder on packed sequences and pools each into `out` (`seqs.len() × n_embd`;
@@ -219,6 +262,18 @@ impl BertWeights<'_> {
         s: &mut BertScratch,
     ) -> Result<()> {
         self.forward_with_types(exec, ids, None, seqs, pooling, out, s)
+    }
+
+    /// [`BertWeights::forward_with_types`] on a packed [`Batch`] (its token types included).
+    pub fn forward_batch(
+        &self,
+        exec: &Exec<'_>,
+        batch: &Batch<'_>,
+        pooling: Pooling,
+        out: &mut [f32],
+        s: &mut BertScratch,
+    ) -> Result<()> {
+        self.forward_with_types(exec, batch.ids, batch.types, batch.seqs, pooling, out, s)
     }
 
     /// [`BertWeights::forward`] with per-token types: `types[i]` (below `n_types`) is token

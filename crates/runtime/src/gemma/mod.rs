@@ -138,6 +138,15 @@ impl GemmaModel {
     /// Reads and validates an EmbeddingGemma model: hyper-parameters, and every tensor's
     /// presence, shape and type. `arch` is the value of `general.architecture`.
     pub fn load(file: &GgufFile, arch: &str) -> Result<GemmaModel> {
+        let model = GemmaModel::read(file, arch)?;
+        // Binding checks every remaining tensor's shape and type.
+        model.bind(file)?;
+        Ok(model)
+    }
+
+    /// Reads and validates the hyper-parameters and the token embedding's shape, leaving the
+    /// other tensors' checks to [`GemmaModel::bind`] (the registry binds once, here).
+    pub fn read(file: &GgufFile, arch: &str) -> Result<GemmaModel> {
         let config = GemmaConfig::from_gguf(file, arch)?;
         let n_vocab = match file.require_tensor("token_embd.weight")?.shape() {
             [k, n] if *k == config.n_embd as u64 && *n > 0 && *n <= u64::from(u32::MAX) => {
@@ -160,10 +169,18 @@ impl GemmaModel {
                 }
             }
         }
-        let model = GemmaModel { config, n_vocab };
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
+        Ok(GemmaModel { config, n_vocab })
+    }
+
+    /// Activation bytes per token of a forward pass: the hidden state and its residual copies
+    /// (four `width` buffers), Q, K, V and the attention output, gate and up of the FFN, the
+    /// int8 activations of the widest input, and the pooled output row (dense layers act on
+    /// pooled rows only).
+    pub fn bytes_per_token(&self) -> usize {
+        let c = &self.config;
+        let widest = c.n_ff.max(c.q_width()).max(c.n_embd);
+        4 * (4 * c.n_embd + 2 * c.q_width() + 2 * c.kv_width() + 2 * c.n_ff + c.dim())
+            + (9 * widest).div_ceil(4)
     }
 
     /// Width of the output vectors of pooled embeddings (`dense_3`'s outputs; `n_embd` for a
@@ -226,6 +243,33 @@ impl GemmaModel {
         })
     }
 }
+
+crate::architecture!(GemmaModel {
+    weights: GemmaWeights,
+    scratch: GemmaScratch,
+    bytes_per_token: GemmaModel::bytes_per_token,
+    read: GemmaModel::read,
+    prompt_presets: PROMPT_PRESETS,
+});
+
+/// EmbeddingGemma's prompts, from its sentence-transformers configuration (`query`,
+/// `document`, and one per MTEB task type).
+pub const PROMPT_PRESETS: &[(&str, &str)] = &[
+    ("query", "task: search result | query: "),
+    ("document", "title: none | text: "),
+    ("BitextMining", "task: search result | query: "),
+    ("Clustering", "task: clustering | query: "),
+    ("Classification", "task: classification | query: "),
+    ("InstructionRetrieval", "task: code retrieval | query: "),
+    ("MultilabelClassification", "task: classification | query: "),
+    ("PairClassification", "task: sentence similarity | query: "),
+    ("Reranking", "task: search result | query: "),
+    ("Retrieval", "task: search result | query: "),
+    ("Retrieval-query", "task: search result | query: "),
+    ("Retrieval-document", "title: none | text: "),
+    ("STS", "task: sentence similarity | query: "),
+    ("Summarization", "task: summarization | query: "),
+];
 
 impl GemmaWeights<'_> {
     /// Hyper-parameters.

@@ -24,5 +24,5 @@ mod options;
 pub use embeddings::Embeddings;
 pub use error::{Error, Result};
 pub use gguf_loader;
-pub use model::{EmbedIter, Embedded, Model, open, open_with};
+pub use model::{EmbedIter, Embedded, Model, RerankOptions, Scored, open, open_with, sigmoid};
 pub use options::{Device, Options, Parallelism, Pooling, prompt_presets};

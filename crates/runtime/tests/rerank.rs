@@ -155,8 +155,9 @@ fn spearman(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Scores every fixture pair with the shared model (in packed batches of up to 2,048 tokens)
-/// and returns (max |diff|, mean |diff|, worst group Spearman, max relative error).
-fn shared_scores(quant: &str) -> Option<(f64, f64, f64, f64)> {
+/// and returns (max |diff|, mean |diff|, worst group Spearman, max relative error). With
+/// `zero_types`, every token gets type 0 (what llama.cpp's BERT graph does).
+fn shared_scores(quant: &str, zero_types: bool) -> Option<(f64, f64, f64, f64)> {
     let path = common::shared(&format!("models/tiny-reranker.{quant}.gguf"))?;
     let file = GgufFile::open(&path).unwrap();
     let model = BertModel::load(&file, "bert").unwrap();
@@ -175,10 +176,15 @@ fn shared_scores(quant: &str) -> Option<(f64, f64, f64, f64)> {
     let w = model.bind(&file).unwrap();
     let t = Tokenizer::from_gguf(&file).unwrap();
     let pairs = pairs();
-    let encoded: Vec<_> = pairs
+    let mut encoded: Vec<_> = pairs
         .iter()
         .map(|p| t.encode_pair(&p.query, &p.document, MAX_LEN).unwrap())
         .collect();
+    if zero_types {
+        for e in &mut encoded {
+            e.types.fill(0);
+        }
+    }
     let mut s = BertScratch::default();
     let mut scores = Vec::new();
     let mut start = 0;
@@ -219,15 +225,20 @@ fn shared_scores(quant: &str) -> Option<(f64, f64, f64, f64)> {
         worst_rho = worst_rho.min(spearman(&ours, &theirs));
     }
     eprintln!(
-        "tiny-reranker {quant}: |diff| max {max:.6}, mean {mean:.6}, max relative {max_rel:.2e}, \
-         worst group Spearman {worst_rho:.4} over {n_groups} groups"
+        "tiny-reranker {quant}{}: |diff| max {max:.6}, mean {mean:.6}, max relative {max_rel:.2e}, \
+         worst group Spearman {worst_rho:.4} over {n_groups} groups",
+        if zero_types {
+            " (all token types 0)"
+        } else {
+            ""
+        }
     );
     Some((max, mean, worst_rho, max_rel))
 }
 
 #[test]
 fn shared_f32_scores_match_sentence_transformers() {
-    let Some((_, _, rho, max_rel)) = shared_scores("f32") else {
+    let Some((_, _, rho, max_rel)) = shared_scores("f32", false) else {
         return;
     };
     assert!(
@@ -239,12 +250,26 @@ fn shared_f32_scores_match_sentence_transformers() {
 
 #[test]
 fn shared_q8_0_scores_rank_as_sentence_transformers() {
-    let Some((max, mean, rho, _)) = shared_scores("q8_0") else {
+    let Some((max, mean, rho, _)) = shared_scores("q8_0", false) else {
         return;
     };
     assert!(max <= 0.25, "q8_0: max |diff| {max:.4} > 0.25");
     assert!(mean <= 0.06, "q8_0: mean |diff| {mean:.4} > 0.06");
     assert!(rho >= 0.99, "q8_0: worst group Spearman {rho:.4} < 0.99");
+}
+
+/// The segment ids matter: with every token of type 0 (llama.cpp's BERT graph), the same
+/// weights drift far from sentence-transformers and groups fall out of order.
+#[test]
+fn shared_scores_need_the_segment_ids() {
+    let Some((max, mean, rho, _)) = shared_scores("f32", true) else {
+        return;
+    };
+    assert!(
+        max > 0.5 && mean > 0.1,
+        "types 0: max {max:.3} mean {mean:.3}"
+    );
+    assert!(rho < 0.99, "types 0: worst Spearman {rho:.3}");
 }
 
 fn tiny(dir: &Path, name: &str, classifier: Option<Classifier>, ty: GgmlType) -> GgufFile {

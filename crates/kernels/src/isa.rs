@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+use crate::attention::{self, AttentionParams};
 use crate::{elementwise, gemm, q8_0, quant};
 
 /// An instruction-set tier.
@@ -112,6 +113,7 @@ pub struct Kernels {
     pub(crate) float: gemm::GemmFn,
     pub(crate) quant: quant::Tier,
     pub(crate) ew: elementwise::Table,
+    pub(crate) attention: attention::AttentionFn,
 }
 
 impl fmt::Debug for Kernels {
@@ -127,6 +129,46 @@ impl Kernels {
     pub fn isa(&self) -> Isa {
         self.isa
     }
+
+    /// See [`attention`](crate::attention()).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        p: &AttentionParams,
+        mask: Option<&[f32]>,
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        attention::check_args(q, k, v, p, mask, out);
+        // SAFETY: a `Kernels` exists only for an ISA the CPU supports (see `kernels_for`);
+        // every length the body indexes with was checked above.
+        unsafe { (self.attention)(q, k, v, p, mask, out, scratch) }
+    }
+}
+
+/// Attention for one sequence on the detected tier (layouts and masks: see [`attention`
+/// module](crate::attention)).
+///
+/// `mask` is an optional additive per-key mask (`0` or `-inf` for padding). `scratch` holds the
+/// packed K/V panels and the tiles (about `2 · seq · head_dim` floats) and is reused across
+/// calls. A query with no visible key gets zeros.
+///
+/// # Panics
+/// On shape mismatches, `n_heads % n_kv_heads != 0`, `head_dim == 0`, `window == Some(0)` or a
+/// bad `kv_heads`.
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    p: &AttentionParams,
+    mask: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    kernels().attention(q, k, v, p, mask, out, scratch);
 }
 
 static SCALAR: Kernels = Kernels {
@@ -135,6 +177,7 @@ static SCALAR: Kernels = Kernels {
     float: gemm::scalar::gemm_cols,
     quant: quant::scalar::TIER,
     ew: elementwise::scalar::TABLE,
+    attention: attention::scalar::attention,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -144,6 +187,7 @@ static AVX2: Kernels = Kernels {
     float: gemm::avx2::gemm_cols,
     quant: quant::avx2::TIER,
     ew: elementwise::avx2::TABLE,
+    attention: attention::avx2::attention,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -153,6 +197,7 @@ static AVX512: Kernels = Kernels {
     float: gemm::avx512::gemm_cols,
     quant: quant::avx512::TIER,
     ew: elementwise::avx512::TABLE,
+    attention: attention::avx512::attention,
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -162,6 +207,7 @@ static NEON: Kernels = Kernels {
     float: gemm::neon::gemm_cols,
     quant: quant::neon::TIER_WIDENING,
     ew: elementwise::neon::TABLE,
+    attention: attention::neon::attention,
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -171,6 +217,7 @@ static NEON_DOTPROD: Kernels = Kernels {
     float: gemm::neon::gemm_cols,
     quant: quant::neon::TIER_DOTPROD,
     ew: elementwise::neon::TABLE,
+    attention: attention::neon::attention,
 };
 
 /// The kernels of tier `isa`, or `None` when this CPU (or build target) lacks it.

@@ -31,7 +31,7 @@ pub mod quant;
 pub mod rope;
 mod tiling;
 
-pub use attention::{AttentionParams, attention};
+pub use attention::AttentionParams;
 pub use block::{BlockQ8_0, QK8_0};
 pub use elementwise::{
     add_bias, add_bias_gelu, add_layer_norm, dequantize_row_bf16, dequantize_row_f16,
@@ -39,7 +39,7 @@ pub use elementwise::{
     rms_norm, silu, softmax, swiglu,
 };
 pub use gemm::{FloatWeights, gemm_bf16, gemm_f16, gemm_f32, gemm_float_cols};
-pub use isa::{Isa, Kernels, kernels, kernels_for};
+pub use isa::{Isa, Kernels, attention, kernels, kernels_for};
 pub use q8_0::{QK_ACT, QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0};
 pub use quant::blocks::{
     BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ4_1, BlockQ4K, BlockQ5_0,

@@ -4,21 +4,22 @@
 //! `elementwise::generic`, LLVM turns them into SIMD code for whichever ISA encloses them, and
 //! since no reassociation is allowed the results are the same bits on every ISA.
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
+pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// ln 2 split for Cody–Waite reduction: `LN2_HI` has its low 11 bits clear, so `n * LN2_HI` is
 /// exact for |n| < 2^11.
-const LN2_HI: f32 = 0.693_145_75;
-const LN2_LO: f32 = 1.428_606_8e-6;
+pub(crate) const LN2_HI: f32 = 0.693_145_75;
+pub(crate) const LN2_LO: f32 = 1.428_606_8e-6;
 /// Below this, exp underflows the normal range: return 0.
-const EXP_MIN: f32 = -87.336_54;
-const EXP_MAX: f32 = 88.0;
+pub(crate) const EXP_MIN: f32 = -87.336_54;
+pub(crate) const EXP_MAX: f32 = 88.0;
+/// 1.5·2^23: adding it rounds to an integer (kept in the low mantissa bits).
+pub(crate) const MAGIC: f32 = 12_582_912.0;
 
 /// `e^x` to about 2 ulp for `x` in `[-87.3, 88]`; 0 below, `e^88` above; NaN propagates.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     let xc = x.clamp(EXP_MIN, EXP_MAX);
     // Round x·log2(e) to nearest with the 1.5·2^23 trick (no rounding-mode intrinsics).
-    const MAGIC: f32 = 12_582_912.0;
     let biased = xc * LOG2E + MAGIC;
     let nf = biased - MAGIC;
     let r = (-nf).mul_add(LN2_HI, xc);

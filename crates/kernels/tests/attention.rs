@@ -1,4 +1,5 @@
-//! Attention against an f64 reference: GQA, causal, sliding window, padding mask, head split.
+//! Attention against an f64 reference: GQA, causal, sliding window, padding mask, head split;
+//! sequences across several 64-key tiles and query-tile tails; the same bits on every ISA.
 
 mod common;
 
@@ -82,6 +83,73 @@ proptest! {
                 kern.attention(&q, &k, &v, &pg, Some(&mask), &mut split, &mut scratch);
             }
             prop_assert!(split.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()), "{} split", isa);
+        }
+    }
+}
+
+/// Sequence lengths around the kernel's tiles (64 keys, 1–8 query rows): 0, 1, primes, odd,
+/// tile edges.
+fn seq_len() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        Just(0usize),
+        Just(1),
+        Just(2),
+        Just(7),
+        Just(31),
+        Just(63),
+        Just(64),
+        Just(65),
+        Just(97),
+        Just(128),
+        Just(131),
+        Just(200),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn long_sequences_match_f64_and_every_isa_gives_the_same_bits(
+        seq in seq_len(), hkv in 1..=2usize, group in 1..=2usize,
+        d in prop_oneof![Just(1usize), Just(16), Just(32), Just(40), Just(64), Just(67)],
+        causal in any::<bool>(), window in prop::option::of(1..=90usize), pad in 0..=70usize,
+        use_mask in any::<bool>(), seed in any::<u64>(),
+    ) {
+        let hq = hkv * group;
+        let mut p = AttentionParams::new(seq, hq, hkv, d);
+        p.causal = causal;
+        p.window = window;
+        let mut state = seed | 1;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        };
+        let q: Vec<f32> = (0..seq * hq * d).map(|_| next()).collect();
+        let k: Vec<f32> = (0..seq * hkv * d).map(|_| next()).collect();
+        let v: Vec<f32> = (0..seq * hkv * d).map(|_| next()).collect();
+        let mask: Vec<f32> = (0..seq)
+            .map(|j| if j + pad >= seq && j > 0 { f32::NEG_INFINITY } else { 0.0 })
+            .collect();
+        let mask = use_mask.then_some(&mask[..]);
+        let want = reference(&q, &k, &v, &p, mask);
+        let mut first: Option<(String, Vec<f32>)> = None;
+        for (isa, kern) in isas() {
+            let mut out = vec![f32::NAN; q.len()];
+            let mut scratch = vec![f32::NAN; 7];
+            kern.attention(&q, &k, &v, &p, mask, &mut out, &mut scratch);
+            for (i, (&o, &w)) in out.iter().zip(&want).enumerate() {
+                prop_assert!((f64::from(o) - w).abs() <= 2e-5 * (1.0 + w.abs()), "{} i={} got={} want={}", isa, i, o, w);
+            }
+            match &first {
+                None => first = Some((isa.to_string(), out)),
+                Some((name, bits)) => prop_assert!(
+                    bits.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{} differs from {}", isa, name
+                ),
+            }
         }
     }
 }

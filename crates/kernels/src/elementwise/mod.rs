@@ -1,4 +1,5 @@
 //! Elementwise and row-wise kernels: norms, activations, softmax, pooling, dequantization.
+//! (Attention is its own family, `crate::attention`.)
 //!
 //! One lane-explicit body per kernel (`generic.rs`) is instantiated per ISA inside
 //! `#[target_feature]` wrappers (`avx2.rs`, `avx512.rs`, `neon.rs`; `scalar.rs` uses the bodies
@@ -17,7 +18,6 @@ pub(crate) mod neon;
 
 use half::{bf16, f16};
 
-use crate::attention::AttentionParams;
 use crate::block::{BlockQ8_0, QK8_0};
 use crate::isa::{Kernels, kernels};
 
@@ -42,15 +42,6 @@ pub(crate) struct Table {
     pub dequantize_f16: unsafe fn(&[f16], &mut [f32]),
     pub dequantize_bf16: unsafe fn(&[bf16], &mut [f32]),
     pub quantize_act: unsafe fn(&[f32], &mut [i8], &mut [u8], &mut [f32]),
-    pub attention: unsafe fn(
-        &[f32],
-        &[f32],
-        &[f32],
-        &AttentionParams,
-        Option<&[f32]>,
-        &mut [f32],
-        &mut Vec<f32>,
-    ),
 }
 
 /// One `#[target_feature]` wrapper around the `generic` body of the same name.
@@ -72,7 +63,6 @@ macro_rules! isa_table {
     ($features:literal) => {
         use half::{bf16, f16};
 
-        use crate::attention::AttentionParams;
         use crate::block::BlockQ8_0;
         use crate::elementwise::{Table, generic as g};
 
@@ -98,11 +88,6 @@ macro_rules! isa_table {
         crate::elementwise::ew_wrap!($features; quantize_act(
             x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]
         ));
-        crate::elementwise::ew_wrap!($features; attention(
-            q: &[f32], k: &[f32], v: &[f32], p: &AttentionParams, mask: Option<&[f32]>,
-            out: &mut [f32], scores: &mut Vec<f32>
-        ));
-
         pub(crate) const TABLE: Table = Table {
             layer_norm,
             add_layer_norm,
@@ -122,7 +107,6 @@ macro_rules! isa_table {
             dequantize_f16,
             dequantize_bf16,
             quantize_act,
-            attention,
         };
     };
 }

@@ -21,5 +21,4 @@ pub(crate) const TABLE: Table = Table {
     dequantize_f16: g::dequantize_f16,
     dequantize_bf16: g::dequantize_bf16,
     quantize_act: g::quantize_act,
-    attention: g::attention,
 };

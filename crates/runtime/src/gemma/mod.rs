@@ -366,11 +366,23 @@ impl GemmaWeights<'_> {
                 rope_neox(&mut q[qs.clone()], c.n_head, c.head_dim, cos, sin);
                 rope_neox(&mut k[ks.clone()], c.n_head_kv, c.head_dim, cos, sin);
                 drop(rope_timer);
-                let _t = profile::scope(Op::Attention);
                 let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head_kv, c.head_dim);
                 if !global {
                     p.window = Some(c.attention_window());
                 }
+                // QKᵀ and PV: 4 · visible (query, key) pairs · q_width, for the profiler's GFLOP/s.
+                let attn_ops = if profile::is_enabled() {
+                    let pairs: u64 = (0..r.len())
+                        .map(|i| {
+                            let (lo, hi) = p.visible_keys(i);
+                            (hi - lo) as u64
+                        })
+                        .sum();
+                    4 * pairs * qw
+                } else {
+                    0
+                };
+                let _t = profile::scope_ops(Op::Attention, attn_ops);
                 kernels.attention(
                     &q[qs.clone()],
                     &k[ks.clone()],

@@ -1,0 +1,128 @@
+//! AVX2 attention: two ymm per [`Lanes`] vector.
+//!
+//! Tile: 4 query rows × 1 score vector (16 keys) = 8 ymm accumulators for `Q·Kᵀ` (per head dim
+//! 2 panel loads + 4 broadcasts for 8 FMAs) and 4 rows × 1 output vector for `P·V`, within the
+//! 16 ymm registers.
+
+use std::arch::x86_64::*;
+
+use super::AttentionParams;
+use super::blocked;
+use super::lanes::{L, Lanes};
+
+#[derive(Clone, Copy)]
+pub(crate) struct Ymm2(__m256, __m256);
+
+// SAFETY: used only inside `attention` below, which enables AVX2 and FMA; pointer contracts are
+// the callers'.
+unsafe impl Lanes for Ymm2 {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_setzero_ps(), _mm256_setzero_ps()) }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_set1_ps(x), _mm256_set1_ps(x)) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: 16 readable floats per the caller.
+        unsafe { Ymm2(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: 16 writable floats per the caller.
+        unsafe {
+            _mm256_storeu_ps(p, self.0);
+            _mm256_storeu_ps(p.add(8), self.1);
+        }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe {
+            Ymm2(
+                _mm256_fmadd_ps(a.0, b.0, c.0),
+                _mm256_fmadd_ps(a.1, b.1, c.1),
+            )
+        }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_mul_ps(self.0, b.0), _mm256_mul_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_add_ps(self.0, b.0), _mm256_add_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_sub_ps(self.0, b.0), _mm256_sub_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_max_ps(self.0, b.0), _mm256_max_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_min_ps(self.0, b.0), _mm256_min_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn pow2n(self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe {
+            let p = |v: __m256| {
+                _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+                    _mm256_castps_si256(v),
+                    _mm256_set1_epi32(127),
+                )))
+            };
+            Ymm2(p(self.0), p(self.1))
+        }
+    }
+    #[inline(always)]
+    unsafe fn zero_below(self, x: Self, t: f32) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe {
+            let t = _mm256_set1_ps(t);
+            let z = |y: __m256, x: __m256| _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(x, t), y);
+            Ymm2(z(self.0, x.0), z(self.1, x.1))
+        }
+    }
+    #[inline(always)]
+    unsafe fn to_array(self) -> [f32; L] {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe {
+            let mut a = [0.0f32; L];
+            _mm256_storeu_ps(a.as_mut_ptr(), self.0);
+            _mm256_storeu_ps(a.as_mut_ptr().add(8), self.1);
+            a
+        }
+    }
+}
+
+/// AVX2 attention (see `Kernels::attention`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C, and the arguments must satisfy the checks of
+/// `Kernels::attention`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    p: &AttentionParams,
+    mask: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    // SAFETY: forwarded contract; AVX2 and FMA are enabled here.
+    unsafe { blocked::attention::<Ymm2, 4, 1, 1>(q, k, v, p, mask, out, scratch) }
+}

@@ -1,0 +1,129 @@
+//! NEON attention: four `float32x4_t` per [`Lanes`] vector.
+//!
+//! Tile: 4 query rows × 1 score vector (16 keys) = 16 q-register accumulators for `Q·Kᵀ` (per
+//! head dim 4 panel loads + 4 broadcasts for 16 FMAs) and 4 rows × 1 output vector for `P·V`,
+//! ~21 of the 32 registers.
+//!
+//! NOTE: type-checked with `cargo check --target aarch64-unknown-linux-gnu` and run under qemu
+//! by `scripts/test.sh`; not timed on aarch64 hardware.
+
+use std::arch::aarch64::*;
+
+use super::AttentionParams;
+use super::blocked;
+use super::lanes::{L, Lanes};
+
+#[derive(Clone, Copy)]
+pub(crate) struct Q4([float32x4_t; 4]);
+
+// SAFETY: NEON is baseline on aarch64; pointer contracts are the callers'.
+unsafe impl Lanes for Q4 {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4([vdupq_n_f32(0.0); 4]) }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4([vdupq_n_f32(x); 4]) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: 16 readable floats per the caller.
+        unsafe { Q4(std::array::from_fn(|i| vld1q_f32(p.add(4 * i)))) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        for (i, &x) in self.0.iter().enumerate() {
+            // SAFETY: 16 writable floats per the caller.
+            unsafe { vst1q_f32(p.add(4 * i), x) }
+        }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe {
+            // vfmaq_f32(c, a, b) = c + a·b, fused.
+            Q4(std::array::from_fn(|i| vfmaq_f32(c.0[i], a.0[i], b.0[i])))
+        }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vmulq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vaddq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vsubq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vmaxq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vminq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn pow2n(self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe {
+            Q4(std::array::from_fn(|i| {
+                vreinterpretq_f32_u32(vshlq_n_u32::<23>(vaddq_u32(
+                    vreinterpretq_u32_f32(self.0[i]),
+                    vdupq_n_u32(127),
+                )))
+            }))
+        }
+    }
+    #[inline(always)]
+    unsafe fn zero_below(self, x: Self, t: f32) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe {
+            Q4(std::array::from_fn(|i| {
+                vreinterpretq_f32_u32(vbicq_u32(
+                    vreinterpretq_u32_f32(self.0[i]),
+                    vcltq_f32(x.0[i], vdupq_n_f32(t)),
+                ))
+            }))
+        }
+    }
+    #[inline(always)]
+    unsafe fn to_array(self) -> [f32; L] {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe {
+            let mut a = [0.0f32; L];
+            for (i, &v) in self.0.iter().enumerate() {
+                vst1q_f32(a.as_mut_ptr().add(4 * i), v);
+            }
+            a
+        }
+    }
+}
+
+/// NEON attention (see `Kernels::attention`).
+///
+/// # Safety
+/// The arguments must satisfy the checks of `Kernels::attention` (NEON is baseline).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    p: &AttentionParams,
+    mask: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    // SAFETY: forwarded contract; NEON is enabled here.
+    unsafe { blocked::attention::<Q4, 4, 1, 1>(q, k, v, p, mask, out, scratch) }
+}

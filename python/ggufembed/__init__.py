@@ -43,6 +43,13 @@ class Model(_NativeModel):
       architecture (EmbeddingGemma: ``"query"``, ``"document"``, ``"STS"``, …); not both.
     - ``dimensions``: Matryoshka width: keep the first ``dimensions`` values of each embedding,
       re-normalised when ``normalize`` (refused above the model's width).
+
+    A reranker (cross-encoder) GGUF opens the same way (``is_reranker`` is then true):
+    ``rerank(query, documents, top_n=None, sigmoid=False)`` returns ``(index, score)`` pairs best
+    first, ``score_pairs([(query, document), ...], sigmoid=False)`` a float32 array in input
+    order; raw logits as sentence-transformers' ``CrossEncoder.predict``, bit-identical to
+    ``ggufembed rerank``. ``embed`` on a reranker (or ``rerank`` on an embedding model) raises
+    ``ValueError``.
     """
 
     def embed_arrow(self, array: Any) -> Any:

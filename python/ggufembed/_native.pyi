@@ -32,6 +32,20 @@ class Model:
     def tokenize(self, text: str) -> list[int]: ...
     @overload
     def tokenize(self, text: Sequence[str]) -> list[list[int]]: ...
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_n: int | None = None,
+        sigmoid: bool = False,
+    ) -> list[tuple[int, float]]:
+        """Reranks documents against a query with a cross-encoder: (index, score) best first."""
+    def score_pairs(
+        self, pairs: Sequence[tuple[str, str]], sigmoid: bool = False
+    ) -> npt.NDArray[np.float32]:
+        """Scores (query, document) pairs with a cross-encoder: float32 (len(pairs),), input order."""
+    @property
+    def is_reranker(self) -> bool: ...
     @property
     def dim(self) -> int: ...
     @property

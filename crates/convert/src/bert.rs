@@ -27,6 +27,26 @@ pub(crate) struct Converted {
     pub data: Vec<u8>,
 }
 
+/// The cross-encoder architecture, whose classification head is kept.
+const SEQUENCE_CLASSIFICATION: &str = "BertForSequenceClassification";
+
+/// A `BertForSequenceClassification`'s head → llama.cpp's names: the classifier as
+/// `cls.output` (as llama.cpp's converter writes it) and BERT's pooler as `cls` (which
+/// llama.cpp's converter drops, reversing rankings; llama.cpp's rank pooling applies it as
+/// `tanh(cls · h + b)` when present). `n_labels` rows of the classifier.
+fn map_head(name: &str, config: &Config) -> Option<(String, Vec<u64>)> {
+    let e = config.n_embd;
+    let n_labels = config.id2label.as_ref().map_or(2, |l| l.len() as u64);
+    let (gguf, shape) = match name {
+        "pooler.dense.weight" => ("cls.weight", vec![e, e]),
+        "pooler.dense.bias" => ("cls.bias", vec![e]),
+        "classifier.weight" => ("cls.output.weight", vec![n_labels, e]),
+        "classifier.bias" => ("cls.output.bias", vec![n_labels]),
+        _ => return None,
+    };
+    Some((gguf.to_owned(), shape))
+}
+
 /// Tensors llama.cpp's BERT converter drops.
 fn is_skipped(name: &str) -> bool {
     matches!(
@@ -112,13 +132,24 @@ pub(crate) fn plan_tensors(
     weights: &SafetensorsFile,
     n_vocab: u64,
 ) -> Result<Vec<PlanItem>> {
+    let classifier = config.architecture == SEQUENCE_CLASSIFICATION;
     let mut plan = Vec::new();
     for hf_name in weights.names() {
         let name = normalize(&hf_name);
-        if is_skipped(&name) {
+        let head = if classifier {
+            map_head(&name, config)
+        } else {
+            None
+        };
+        if head.is_none() && is_skipped(&name) {
             continue;
         }
-        let Some(gguf_name) = map_name(&name, config.n_layer) else {
+        let Some((gguf_name, expected)) = head.or_else(|| {
+            map_name(&name, config.n_layer).map(|g| {
+                let shape = expected_shape(&g, config, n_vocab);
+                (g, shape)
+            })
+        }) else {
             return Err(ConvertError::UnexpectedTensor {
                 path: weights.path.clone(),
                 name: hf_name,
@@ -138,7 +169,6 @@ pub(crate) fn plan_tensors(
                 dtype: format!("{:?}", t.dtype),
             });
         }
-        let expected = expected_shape(&gguf_name, config, n_vocab);
         if t.shape != expected {
             return Err(ConvertError::TensorShape {
                 path: weights.path.clone(),
@@ -159,6 +189,9 @@ pub(crate) fn plan_tensors(
     }
 
     let mut required: Vec<(String, String)> = Vec::new();
+    if classifier {
+        required.push(("classifier.weight".into(), "cls.output.weight".into()));
+    }
     for (hf, g) in EMBEDDING_PARTS {
         for s in ["weight", "bias"] {
             if *g != "token_embd_norm" && s == "bias" {

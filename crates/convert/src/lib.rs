@@ -13,7 +13,11 @@
 //! Norms, biases, position and token-type embeddings stay F32 whatever the output type, as in
 //! llama.cpp. Safetensors inputs may be F32, F16 or BF16 (converted to `f32` first).
 //!
-//! Supported architectures: [`SUPPORTED_ARCHITECTURES`] (BERT encoders). Every missing or
+//! Supported architectures: [`SUPPORTED_ARCHITECTURES`] (BERT encoders, and BERT
+//! cross-encoders: `BertForSequenceClassification`, whose classifier is written as
+//! `cls.output.{weight,bias}` as llama.cpp does, and whose pooler is kept as `cls.{weight,bias}`
+//! where llama.cpp's converter drops it — without it the scores are not the model's, and
+//! rankings reverse; llama.cpp's rank pooling applies it when present). Every missing or
 //! malformed input is a [`ConvertError`] naming the file (and the key or tensor); nothing
 //! panics on bad input.
 //!
@@ -57,7 +61,11 @@ use std::time::Instant;
 use gguf_loader::{GgmlType, GgufError, GgufWriter};
 
 /// Hugging Face `architectures` this converter supports.
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["BertModel", "BertForMaskedLM"];
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
+    "BertModel",
+    "BertForMaskedLM",
+    "BertForSequenceClassification",
+];
 
 /// The requested output type (llama.cpp's `--outtype`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -13,6 +13,10 @@ pub enum Error {
     /// The model's metadata or tensors are unusable, or the tokenizer failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The model cannot do what was asked: embedding with a reranker (a cross-encoder), or
+    /// reranking with an embedding model.
+    #[error("{0}")]
+    WrongModel(String),
     /// An [`Options`](crate::Options) value is out of range for this model.
     #[error("invalid option {name}: {reason}")]
     InvalidOption {

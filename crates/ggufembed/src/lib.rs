@@ -26,5 +26,5 @@ pub use dimensions::{check_dimensions, truncate_embedding};
 pub use embeddings::Embeddings;
 pub use error::{Error, Result};
 pub use gguf_loader;
-pub use model::{EmbedIter, Embedded, Model, open, open_with};
+pub use model::{EmbedIter, Embedded, Model, RerankOptions, Scored, open, open_with, sigmoid};
 pub use options::{Device, Options, Parallelism, Pooling, prompt_presets};

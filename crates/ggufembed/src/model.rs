@@ -15,13 +15,15 @@ use ggufembed_runtime::{
 };
 
 use crate::embeddings::Embeddings;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::options::{Device, Options};
 
 mod device;
+mod rerank;
 mod resolve;
 mod stream;
 
+pub use rerank::{RerankOptions, Scored, sigmoid};
 use resolve::invalid;
 pub use stream::{EmbedIter, Embedded};
 
@@ -297,6 +299,13 @@ impl Model {
         seqs: &[Range<usize>],
         truncated: Vec<bool>,
     ) -> Result<Embeddings> {
+        if self.is_reranker() {
+            return Err(Error::WrongModel(
+                "this model is a reranker (a cross-encoder scoring (query, document) pairs), \
+                 not an embedding model: use rerank or score_pairs"
+                    .to_owned(),
+            ));
+        }
         let batch = Batch::new(ids, seqs);
         let tokens: Vec<usize> = seqs.iter().map(|r| r.len()).collect();
         let mut offsets = Vec::with_capacity(tokens.len() + 1);
@@ -307,22 +316,7 @@ impl Model {
         }
         offsets.push(rows);
         let mut data = vec![0.0f32; rows * self.dim];
-        let run = self.scheduler.run(
-            self.encoder(),
-            &batch,
-            self.pooling,
-            self.normalize,
-            &mut data,
-        );
-        match run {
-            Ok(()) => {}
-            // The public API has always called bad caller-given ids an invalid option.
-            Err(RuntimeError::InvalidArgument {
-                name: "tokens",
-                reason,
-            }) => return Err(invalid("tokens", reason)),
-            Err(e) => return Err(e.into()),
-        }
+        self.run_batch(&batch, self.pooling, self.normalize, &mut data)?;
         let mut e = Embeddings {
             data,
             dim: self.dim,
@@ -334,6 +328,29 @@ impl Model {
             e.truncate_dimensions(d, self.normalize)?;
         }
         Ok(e)
+    }
+
+    /// Runs a packed batch on the scheduler (which checks it once) into `out`.
+    fn run_batch(
+        &self,
+        batch: &Batch<'_>,
+        pooling: Pooling,
+        normalize: bool,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let run = self
+            .scheduler
+            .run(self.encoder(), batch, pooling, normalize, out);
+        match run {
+            Ok(()) => {}
+            // The public API has always called bad caller-given ids an invalid option.
+            Err(RuntimeError::InvalidArgument {
+                name: "tokens",
+                reason,
+            }) => return Err(invalid("tokens", reason)),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
     }
 }
 

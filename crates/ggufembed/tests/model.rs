@@ -62,8 +62,13 @@ fn broken_models_are_refused_at_open() {
             "is not a usable epsilon",
         ),
         (
+            with_meta("bert.pooling_type", Some(Value::U32(9))),
+            "pooling type 9 is not supported",
+        ),
+        // Rank pooling (a reranker's) without its classification head.
+        (
             with_meta("bert.pooling_type", Some(Value::U32(4))),
-            "pooling type 4 is not supported",
+            "tensor 'cls.output.weight': not found: pooling type rank needs",
         ),
         (
             with_meta("tokenizer.ggml.bos_token_id", Some(Value::U32(9999))),

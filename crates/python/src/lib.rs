@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ggufembed::gguf_loader::{GgufError, GgufFile};
 use ggufembed::{Error, Options, Pooling};
-use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{
     PyFileNotFoundError, PyOSError, PyPermissionError, PyRuntimeError, PyValueError,
 };
@@ -145,6 +145,58 @@ impl PyModel {
         Ok(ids.into_pyobject(py)?.into_any().unbind())
     }
 
+    /// Scores each document against `query` with a reranker (cross-encoder): a list of
+    /// `(index, score)` best first (ties by index), the best `top_n` only if given; raw logits,
+    /// or their sigmoid with `sigmoid=True`. Bit-identical to `ggufembed rerank`.
+    #[pyo3(signature = (query, documents, top_n=None, sigmoid=false))]
+    fn rerank(
+        &self,
+        py: Python<'_>,
+        query: String,
+        documents: Vec<String>,
+        top_n: Option<usize>,
+        sigmoid: bool,
+    ) -> PyResult<Vec<(usize, f32)>> {
+        let options = ggufembed::RerankOptions { top_n, sigmoid };
+        let ranked = detached(py, || {
+            self.inner
+                .rerank_with(&query, &documents, options)
+                .map_err(to_py)
+        })?;
+        Ok(ranked.into_iter().map(|s| (s.index, s.score)).collect())
+    }
+
+    /// Scores `(query, document)` pairs with a reranker: a float32 array, one score per pair in
+    /// input order (raw logits, or their sigmoid with `sigmoid=True`).
+    #[pyo3(signature = (pairs, sigmoid=false))]
+    fn score_pairs<'py>(
+        &self,
+        py: Python<'py>,
+        pairs: Vec<(String, String)>,
+        sigmoid: bool,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let scores = detached(py, || {
+            let scored = self.inner.score_pairs(&pairs).map_err(to_py)?;
+            Ok(scored
+                .into_iter()
+                .map(|s| {
+                    if sigmoid {
+                        ggufembed::sigmoid(s.score)
+                    } else {
+                        s.score
+                    }
+                })
+                .collect::<Vec<f32>>())
+        })?;
+        Ok(PyArray1::from_vec(py, scores))
+    }
+
+    /// Whether the model is a reranker (a cross-encoder: use `rerank`, not `embed`).
+    #[getter]
+    fn is_reranker(&self) -> bool {
+        self.inner.is_reranker()
+    }
+
     /// Width of the returned embeddings (`dimensions` if given).
     #[getter]
     fn dim(&self) -> usize {
@@ -180,6 +232,7 @@ impl PyModel {
         d.set_item("native_dim", m.native_dim())?;
         d.set_item("max_len", m.max_len())?;
         d.set_item("pooling", pooling_name(m.pooling()))?;
+        d.set_item("reranker", m.is_reranker())?;
         d.set_item("normalize", m.options().normalize)?;
         d.set_item("prompt", m.prompt())?;
         d.set_item("threads", m.threads())?;
@@ -224,6 +277,7 @@ fn pooling_name(p: Pooling) -> &'static str {
         Pooling::Mean => "mean",
         Pooling::Cls => "cls",
         Pooling::Last => "last",
+        Pooling::Rank => "rank",
         _ => "none",
     }
 }

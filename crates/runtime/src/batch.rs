@@ -32,6 +32,14 @@ pub(crate) fn check_batch(
         name: "batch",
         reason,
     };
+    if pooling == Pooling::Rank {
+        return Err(RuntimeError::InvalidArgument {
+            name: "pooling",
+            reason: "rank pooling needs a reranker's classification head, which this graph \
+                     does not run"
+                .to_owned(),
+        });
+    }
     let (rows, width) = if pooling == Pooling::None {
         (ids.len(), shape.width.1)
     } else {
@@ -97,7 +105,8 @@ pub(crate) fn pool_rows(
             Pooling::Mean => kernels.mean_pool(x, d, r.start, r.end, o),
             Pooling::Cls => o.copy_from_slice(&x[r.start * d..(r.start + 1) * d]),
             Pooling::Last => o.copy_from_slice(&x[(r.end - 1) * d..r.end * d]),
-            Pooling::None => {}
+            // Refused by `check_batch`; the head writes a reranker's rows.
+            Pooling::None | Pooling::Rank => {}
         }
     }
 }

@@ -14,6 +14,10 @@ pub enum Pooling {
     Last,
     /// No pooling: one vector per token.
     None,
+    /// A cross-encoder's score (llama.cpp's pooling type `rank`, 4): the classification head
+    /// applied to the first (`[CLS]`) token; one row of `n_labels` raw logits per sequence.
+    /// Only graphs with a classification head accept it; the file decides it, not the options.
+    Rank,
 }
 
 impl Pooling {
@@ -25,8 +29,9 @@ impl Pooling {
         }
     }
 
-    /// llama.cpp's `pooling_type` metadata value: 0 none, 1 mean, 2 cls, 3 last; `None` for
-    /// the others (4 rank, a reranker's score, is not an embedding).
+    /// llama.cpp's `pooling_type` metadata value of an embedding: 0 none, 1 mean, 2 cls,
+    /// 3 last; `None` for the others (4, [`Pooling::Rank`], is read by the graphs that have a
+    /// classification head).
     pub fn from_gguf(value: u64) -> Option<Pooling> {
         match value {
             0 => Some(Pooling::None),
@@ -44,6 +49,7 @@ impl Pooling {
             Pooling::Cls => "cls",
             Pooling::Last => "last",
             Pooling::None => "none",
+            Pooling::Rank => "rank",
         }
     }
 }

@@ -20,6 +20,7 @@ mod error;
 pub mod input;
 mod layers;
 pub mod metrics;
+mod rerank;
 mod routes;
 mod state;
 
@@ -151,6 +152,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/embeddings", post(routes::openai_embeddings))
         .route("/embed", post(routes::tei_embed))
         .route("/tokenize", post(routes::tokenize))
+        .route("/rerank", post(rerank::tei_rerank))
+        .route("/v1/rerank", post(rerank::cohere_rerank))
         .layer(from_fn_with_state(Arc::clone(&state), layers::admit))
         .layer(DefaultBodyLimit::max(limit));
     Router::new()

@@ -1,5 +1,5 @@
 //! The HTTP routes: OpenAI's `/v1/embeddings`, TEI's `/embed` and `/tokenize`, and `/health`,
-//! `/info`, `/metrics`. (`/rerank` and `/v1/rerank` wait for the reranking issue.)
+//! `/info`, `/metrics`. (`/rerank` and `/v1/rerank` are in `rerank`.)
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use crate::input::{Inputs, parse_body, parse_inputs};
 use crate::state::{AppState, truncate_rows};
 
 /// The body, or a 413 (over `--payload-limit`) / 400 naming why it could not be read.
-fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(crate) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         let status = e.status();
         if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -82,6 +82,7 @@ pub async fn openai_embeddings(
     State(state): State<Arc<AppState>>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    state.check_embedder()?;
     let req: OpenAiRequest = parse_body(&body(raw)?)?;
     let inputs = parse_inputs(req.input, "input")?;
     state.check_dimensions(req.dimensions)?;
@@ -142,6 +143,7 @@ pub async fn tei_embed(
     State(state): State<Arc<AppState>>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    state.check_embedder()?;
     let req: TeiRequest = parse_body(&body(raw)?)?;
     let inputs = parse_inputs(req.inputs, "inputs")?;
     let normalized = state.model.options().normalize;
@@ -229,6 +231,7 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Response {
     Json(serde_json::json!({
         "model_id": state.model_name,
         "architecture": model.architecture(),
+        "model_type": if model.is_reranker() { "reranker" } else { "embedding" },
         "dimensions": model.dim(),
         "max_input_length": model.max_len(),
         "tensor_types": types,

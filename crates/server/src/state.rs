@@ -65,6 +65,17 @@ impl AppState {
         }
     }
 
+    /// Refuses embedding requests on a reranker's server.
+    pub fn check_embedder(&self) -> Result<(), ApiError> {
+        if self.model.is_reranker() {
+            return Err(ApiError::invalid(
+                "this server's model is a reranker (a cross-encoder), not an embedding \
+                 model: use /rerank or /v1/rerank",
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses a request with more inputs than `--max-client-batch-size`, or none.
     pub fn check_count(&self, n: usize) -> Result<(), ApiError> {
         let max = self.args.max_client_batch_size as usize;

@@ -30,6 +30,18 @@ pub struct TinyBert {
     pub drop_tensors: Vec<String>,
     /// Tensors whose shape to replace.
     pub reshape: Vec<(String, Vec<u64>)>,
+    /// A cross-encoder's classification head, written as llama.cpp's converter writes a
+    /// `BertForSequenceClassification` (no `bert.pooling_type`; `bert.classifier.output_labels`).
+    pub classifier: Option<Classifier>,
+}
+
+/// The classification head of a tiny cross-encoder.
+#[derive(Clone, Copy, Debug)]
+pub struct Classifier {
+    /// Whether BERT's pooler is kept (`cls.weight`, `cls.bias`).
+    pub pooler: bool,
+    /// Rows of `cls.output.weight`.
+    pub n_labels: usize,
 }
 
 impl Default for TinyBert {
@@ -44,6 +56,7 @@ impl Default for TinyBert {
             overrides: Vec::new(),
             drop_tensors: Vec::new(),
             reshape: Vec::new(),
+            classifier: None,
         }
     }
 }
@@ -152,6 +165,14 @@ impl TinyBert {
                 Value::Bool(true),
             ),
         ];
+        if let Some(c) = self.classifier {
+            meta.retain(|(k, _)| k != "bert.pooling_type");
+            let labels = (0..c.n_labels).map(|i| format!("LABEL_{i}")).collect();
+            meta.push((
+                "bert.classifier.output_labels".into(),
+                Value::Array(Array::String(labels)),
+            ));
+        }
         for (k, v) in &self.overrides {
             meta.retain(|(mk, _)| mk != k);
             if let Some(v) = v {
@@ -254,6 +275,15 @@ impl TinyBert {
                     0.0,
                 );
             }
+        }
+        if let Some(c) = self.classifier {
+            if c.pooler {
+                add(&mut w, "cls.weight", vec![d, d], true, 0.3, 0.0);
+                add(&mut w, "cls.bias", vec![d], false, 0.1, 0.0);
+            }
+            let n = c.n_labels as u64;
+            add(&mut w, "cls.output.weight", vec![d, n], true, 0.3, 0.0);
+            add(&mut w, "cls.output.bias", vec![n], false, 0.1, 0.0);
         }
         let path = dir.join(name);
         w.write_file(&path).unwrap();

@@ -40,11 +40,19 @@ pub(crate) fn select(
         Device::Gpu | Device::Auto => {
             use ggufembed_runtime::kernels::gpu::{AdapterPolicy, GpuContext};
             let explicit = device == Device::Gpu;
-            if !encoder.gpu_support() {
-                let why = format!(
-                    "the GPU backend runs BERT models; '{}' runs on the CPU (device auto or cpu)",
-                    encoder.architecture()
-                );
+            let reranker = encoder.default_pooling() == ggufembed_runtime::Pooling::Rank;
+            if !encoder.gpu_support() || reranker {
+                let why = if reranker {
+                    "the GPU backend runs embedding models; rerankers (rank pooling) run on \
+                     the CPU (device auto or cpu)"
+                        .to_owned()
+                } else {
+                    format!(
+                        "the GPU backend runs BERT models; '{}' runs on the CPU (device auto \
+                         or cpu)",
+                        encoder.architecture()
+                    )
+                };
                 if explicit {
                     return Err(refuse(why));
                 }

@@ -28,7 +28,25 @@ pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
 /// Checks `options` against `encoder` (context length, memory per token, prompt presets).
 pub(crate) fn resolve(options: &Options, encoder: &dyn Encoder) -> Result<Resolved> {
     let n_ctx = encoder.n_ctx();
-    let pooling = options.pooling.unwrap_or(encoder.default_pooling());
+    let pooling = match (options.pooling, encoder.default_pooling()) {
+        (None, file) => file,
+        (Some(p), Pooling::Rank) if p != Pooling::Rank => {
+            return Err(invalid(
+                "pooling",
+                format!(
+                    "this model is a reranker (pooling type rank): its hidden states are not \
+                     trained as embeddings, so pooling '{p}' is refused"
+                ),
+            ));
+        }
+        (Some(Pooling::Rank), file) if file != Pooling::Rank => {
+            return Err(invalid(
+                "pooling",
+                "rank pooling needs a reranker (a cross-encoder with a classification head)",
+            ));
+        }
+        (Some(p), _) => p,
+    };
     let max_len = match options.max_len {
         None => n_ctx,
         Some(m) if (2..=n_ctx).contains(&m) => m,

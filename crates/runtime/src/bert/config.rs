@@ -12,6 +12,13 @@ const MAX_FF: usize = 1 << 18;
 const MAX_CONTEXT: usize = 1 << 16;
 const MAX_LAYERS: usize = 1024;
 
+/// llama.cpp's `LLAMA_POOLING_TYPE_RANK`: the classification head scores the `[CLS]` row.
+const POOLING_RANK: u64 = 4;
+
+/// The output projection of a sequence-classification head; its presence marks a
+/// cross-encoder when the file names no pooling type.
+pub(crate) const CLS_OUTPUT: &str = "cls.output.weight";
+
 /// BERT hyper-parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BertConfig {
@@ -27,7 +34,11 @@ pub struct BertConfig {
     pub n_ctx: usize,
     /// LayerNorm epsilon (`bert.attention.layer_norm_epsilon`).
     pub eps: f32,
-    /// Pooling the file asks for (`bert.pooling_type`; mean when absent).
+    /// Pooling the file asks for (`bert.pooling_type`; mean when absent). [`Pooling::Rank`]
+    /// for a cross-encoder (reranker) scoring pairs with its classification head:
+    /// `bert.pooling_type` = 4 (llama.cpp's `rank`), or no `pooling_type` in a file holding
+    /// `cls.output.weight` (llama.cpp's converter writes no pooling type for
+    /// `BertForSequenceClassification`).
     pub pooling: Pooling,
     /// Causal attention (`bert.attention.causal`; false when absent).
     pub causal: bool,
@@ -81,6 +92,7 @@ impl BertConfig {
         }
         let pooling_key = key("pooling_type");
         let pooling = match file.get(&pooling_key) {
+            None if file.tensor(CLS_OUTPUT).is_some() => Pooling::Rank,
             None => Pooling::Mean,
             Some(v) => {
                 let p = v.as_u64().ok_or_else(|| {
@@ -89,15 +101,19 @@ impl BertConfig {
                         format!("holds {}, expected an integer", v.type_description()),
                     )
                 })?;
-                Pooling::from_gguf(p).ok_or_else(|| {
-                    RuntimeError::metadata(
-                        &pooling_key,
-                        format!(
-                            "pooling type {p} is not supported (0 none, 1 mean, 2 cls, 3 last; \
-                             4 rank is a reranker's score, not an embedding)"
-                        ),
-                    )
-                })?
+                if p == POOLING_RANK {
+                    Pooling::Rank
+                } else {
+                    Pooling::from_gguf(p).ok_or_else(|| {
+                        RuntimeError::metadata(
+                            &pooling_key,
+                            format!(
+                                "pooling type {p} is not supported (0 none, 1 mean, 2 cls, \
+                                 3 last, 4 rank)"
+                            ),
+                        )
+                    })?
+                }
             }
         };
         let causal_key = key("attention.causal");

@@ -341,7 +341,8 @@ impl BertGpu {
             );
         }
         let mode = match pooling {
-            Pooling::None => None,
+            // `check_batch` above refuses Rank: the head runs on the CPU only.
+            Pooling::None | Pooling::Rank => None,
             Pooling::Mean => Some(PoolMode::Mean),
             Pooling::Cls => Some(PoolMode::First),
             Pooling::Last => Some(PoolMode::Last),

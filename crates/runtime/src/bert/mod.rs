@@ -8,10 +8,15 @@
 //! matmul per weight over all their tokens and attention per sequence (no padding, no attention
 //! across sequences). Every kernel computes a row independently of the others, so a text's
 //! embedding is bit-identical whatever it is batched with.
+//!
+//! Token types (segment ids) are honoured per token when given ([`BertWeights::forward_with_types`];
+//! type 0 for every token otherwise, as for single texts). A cross-encoder ([`Pooling::Rank`])
+//! scores pairs with its classification head ([`BertWeights::score`], see [`HeadShape`]).
 
 mod config;
 #[cfg(feature = "gpu")]
 mod gpu;
+mod head;
 
 use std::ops::Range;
 
@@ -21,13 +26,16 @@ use ggufembed_kernels::AttentionParams;
 pub use config::BertConfig;
 #[cfg(feature = "gpu")]
 pub use gpu::{BertGpu, GPU_MAX_TOKENS};
+pub use head::HeadShape;
 
 use crate::batch::{BatchShape, check_batch, grow, pool_rows};
+use crate::encoder::Batch;
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::pooling::Pooling;
 use crate::profile::{self, Op};
 use crate::weights::{MatmulScratch, Matrix, bind_vector};
+use head::{Head, HeadScratch};
 
 /// A validated BERT model: its hyper-parameters and the sizes its tensors were checked against.
 #[derive(Clone, Debug)]
@@ -38,6 +46,8 @@ pub struct BertModel {
     pub n_vocab: usize,
     /// Rows of `token_types.weight`.
     pub n_types: usize,
+    /// The classification head of a cross-encoder ([`Pooling::Rank`]); `None` otherwise.
+    pub head: Option<HeadShape>,
 }
 
 /// One block's weights.
@@ -72,7 +82,12 @@ pub struct BertWeights<'a> {
     embd_norm_w: &'a [f32],
     embd_norm_b: &'a [f32],
     layers: Vec<Layer<'a>>,
+    n_types: usize,
+    head: Option<Head<'a>>,
 }
+
+/// Token-type rows cached per forward pass; rarer types are looked up per token.
+const CACHED_TYPES: usize = 8;
 
 /// Reusable buffers for [`BertWeights::forward`]; grows to the largest batch seen, then stops
 /// allocating.
@@ -87,6 +102,7 @@ pub struct BertScratch {
     ff: Vec<f32>,
     attn: Vec<f32>,
     type_row: Vec<f32>,
+    head: HeadScratch,
     matmul: MatmulScratch,
 }
 
@@ -123,10 +139,16 @@ impl BertModel {
                 ));
             }
         };
+        let head = if config.pooling == Pooling::Rank {
+            Some(HeadShape::read(file, arch, config.n_embd)?)
+        } else {
+            None
+        };
         Ok(BertModel {
             config,
             n_vocab,
             n_types,
+            head,
         })
     }
 
@@ -186,6 +208,8 @@ impl BertModel {
             embd_norm_w: bind_vector(file, "token_embd_norm.weight", d)?,
             embd_norm_b: bind_vector(file, "token_embd_norm.bias", d)?,
             layers,
+            n_types: self.n_types,
+            head: self.head.map(|h| Head::bind(file, d, h)).transpose()?,
         })
     }
 }
@@ -196,6 +220,7 @@ crate::architecture!(BertModel {
     bytes_per_token: BertModel::bytes_per_token,
     read: BertModel::read,
     gpu: gpu::upload,
+    forward: BertWeights::forward_batch,
 });
 
 impl BertWeights<'_> {
@@ -204,13 +229,25 @@ impl BertWeights<'_> {
         &self.config
     }
 
-    /// Width of each output row: `n_embd`, pooled or per token.
-    pub fn out_dim(&self, _pooling: Pooling) -> usize {
-        self.config.n_embd
+    /// Scores per sequence of a cross-encoder's head (`n_labels`, 1 for a reranker), or `None`
+    /// for an embedding model.
+    pub fn n_labels(&self) -> Option<usize> {
+        self.head.as_ref().map(|h| h.n_labels())
+    }
+
+    /// Width of each output row: `n_embd`, pooled or per token; a cross-encoder's `n_labels`
+    /// with [`Pooling::Rank`].
+    pub fn out_dim(&self, pooling: Pooling) -> usize {
+        match (pooling, self.n_labels()) {
+            (Pooling::Rank, Some(n)) => n,
+            _ => self.config.n_embd,
+        }
     }
 
     /// Runs the encoder on packed sequences and pools each into `out` (`seqs.len() × n_embd`;
-    /// with [`Pooling::None`], every token's vector: `ids.len() × n_embd`).
+    /// with [`Pooling::None`], every token's vector: `ids.len() × n_embd`; with
+    /// [`Pooling::Rank`], a cross-encoder's `n_labels` scores per sequence, see
+    /// [`BertWeights::score`]), every token of type 0.
     ///
     /// `ids` holds every sequence's token ids back to back; `seqs[i]` is sequence `i`'s range in
     /// it. Each sequence must be non-empty, no longer than the context length, and its ids below
@@ -224,19 +261,122 @@ impl BertWeights<'_> {
         out: &mut [f32],
         s: &mut BertScratch,
     ) -> Result<()> {
+        self.forward_with_types(exec, ids, None, seqs, pooling, out, s)
+    }
+
+    /// [`BertWeights::forward_with_types`] on a packed [`Batch`] (its token types included).
+    pub fn forward_batch(
+        &self,
+        exec: &Exec<'_>,
+        batch: &Batch<'_>,
+        pooling: Pooling,
+        out: &mut [f32],
+        s: &mut BertScratch,
+    ) -> Result<()> {
+        self.forward_with_types(exec, batch.ids, batch.types, batch.seqs, pooling, out, s)
+    }
+
+    /// [`BertWeights::forward`] with per-token types: `types[i]` (below `n_types`) is token
+    /// `i`'s segment; `None` is type 0 everywhere (bit-identical to all zeros).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_with_types(
+        &self,
+        exec: &Exec<'_>,
+        ids: &[u32],
+        types: Option<&[u32]>,
+        seqs: &[Range<usize>],
+        pooling: Pooling,
+        out: &mut [f32],
+        s: &mut BertScratch,
+    ) -> Result<()> {
+        if pooling == Pooling::Rank {
+            return self.score(exec, ids, types, seqs, out, s);
+        }
+        let d = self.config.n_embd;
+        self.check_batch(ids, seqs, pooling, out)?;
+        self.check_types(ids, types)?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.encode(exec, ids, types, seqs, s);
+        let _t = profile::scope(Op::Pooling);
+        let x = &s.x[..ids.len() * d];
+        if pooling == Pooling::None {
+            out.copy_from_slice(x);
+            return Ok(());
+        }
+        pool_rows(exec.kernels, x, d, seqs, pooling, out);
+        Ok(())
+    }
+
+    /// A cross-encoder's raw scores (logits) of packed sequences into `out`
+    /// (`seqs.len() × n_labels`): the head applied to each sequence's first (`[CLS]`) row
+    /// ([`Pooling::Rank`]).
+    /// `types` as in [`BertWeights::forward_with_types`] (pairs from
+    /// [`Tokenizer::encode_pair`](crate::Tokenizer::encode_pair) carry theirs). A sequence's
+    /// scores are bit-identical whatever it is batched with.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::InvalidArgument`] if the model has no classification head, or the batch
+    /// is malformed (as [`BertWeights::forward`], and types not one per id or not below
+    /// `n_types`).
+    pub fn score(
+        &self,
+        exec: &Exec<'_>,
+        ids: &[u32],
+        types: Option<&[u32]>,
+        seqs: &[Range<usize>],
+        out: &mut [f32],
+        s: &mut BertScratch,
+    ) -> Result<()> {
+        let Some(head) = &self.head else {
+            return Err(RuntimeError::InvalidArgument {
+                name: "pooling",
+                reason: "rank pooling needs a classification head, and this BERT has none \
+                         (it is an embedding model, not a reranker)"
+                    .to_owned(),
+            });
+        };
+        let (d, n_labels) = (self.config.n_embd, head.n_labels());
+        // One row of `n_labels` scores per sequence.
+        self.check_shape(ids, seqs, Pooling::Cls, out, n_labels)?;
+        self.check_types(ids, types)?;
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        self.encode(exec, ids, types, seqs, s);
+        let _t = profile::scope(Op::Pooling);
+        let x = &s.x[..ids.len() * d];
+        head.apply(exec, x, d, seqs, out, &mut s.head, &mut s.matmul);
+        Ok(())
+    }
+
+    /// The encoder over a checked batch: leaves every token's final hidden state in `s.x`.
+    fn encode(
+        &self,
+        exec: &Exec<'_>,
+        ids: &[u32],
+        types: Option<&[u32]>,
+        seqs: &[Range<usize>],
+        s: &mut BertScratch,
+    ) {
         let c = &self.config;
         let kernels = exec.kernels;
         let (d, t) = (c.n_embd, ids.len());
-        self.check_batch(ids, seqs, pooling, out)?;
-        if t == 0 {
-            return Ok(());
-        }
 
-        // Embeddings: token + position + token type 0, then LayerNorm.
+        // Embeddings: token + position + token type, then LayerNorm.
         let x = grow(&mut s.x, t * d);
-        let type_row = grow(&mut s.type_row, d);
+        let n_cached = if types.is_some() {
+            self.n_types.min(CACHED_TYPES)
+        } else {
+            1
+        };
+        let type_rows = grow(&mut s.type_row, n_cached * d);
         let embed_timer = profile::scope(Op::Embed);
-        self.type_embd.row_into(kernels, 0, type_row);
+        for (ty, row) in type_rows.chunks_exact_mut(d).enumerate() {
+            self.type_embd.row_into(kernels, ty, row);
+        }
         let tmp = grow(&mut s.tmp, d);
         for r in seqs {
             for (pos, i) in r.clone().enumerate() {
@@ -244,7 +384,13 @@ impl BertWeights<'_> {
                 self.tok_embd.row_into(kernels, ids[i] as usize, row);
                 self.pos_embd.row_into(kernels, pos, tmp);
                 kernels.residual_add(row, tmp);
-                kernels.residual_add(row, type_row);
+                let ty = types.map_or(0, |ty| ty[i] as usize);
+                if ty < n_cached {
+                    kernels.residual_add(row, &type_rows[ty * d..(ty + 1) * d]);
+                } else {
+                    self.type_embd.row_into(kernels, ty, tmp);
+                    kernels.residual_add(row, tmp);
+                }
             }
         }
         drop(embed_timer);
@@ -323,15 +469,6 @@ impl BertWeights<'_> {
                 kernels.add_layer_norm(x, tmp, d, l.out_norm_w, Some(l.out_norm_b), c.eps);
             }
         }
-
-        let _t = profile::scope(Op::Pooling);
-
-        if pooling == Pooling::None {
-            out.copy_from_slice(x);
-            return Ok(());
-        }
-        pool_rows(kernels, x, d, seqs, pooling, out);
-        Ok(())
     }
 
     fn check_batch(
@@ -341,13 +478,50 @@ impl BertWeights<'_> {
         pooling: Pooling,
         out: &[f32],
     ) -> Result<()> {
+        self.check_shape(ids, seqs, pooling, out, self.config.n_embd)
+    }
+
+    /// Checks a batch whose pooled rows are `width` wide.
+    fn check_shape(
+        &self,
+        ids: &[u32],
+        seqs: &[Range<usize>],
+        pooling: Pooling,
+        out: &[f32],
+        width: usize,
+    ) -> Result<()> {
         let c = &self.config;
         let shape = BatchShape {
             n_ctx: c.n_ctx,
             n_vocab: self.n_vocab,
-            width: (c.n_embd, c.n_embd),
+            width: (width, c.n_embd),
             ordered: false,
         };
         check_batch(&shape, ids, seqs, pooling, out)
+    }
+
+    /// Checks that `types`, when given, holds one type below `n_types` per id.
+    fn check_types(&self, ids: &[u32], types: Option<&[u32]>) -> Result<()> {
+        let Some(types) = types else {
+            return Ok(());
+        };
+        let bad = |reason: String| RuntimeError::InvalidArgument {
+            name: "batch",
+            reason,
+        };
+        if types.len() != ids.len() {
+            return Err(bad(format!(
+                "{} token types for {} ids",
+                types.len(),
+                ids.len()
+            )));
+        }
+        if let Some(&ty) = types.iter().find(|&&ty| ty as usize >= self.n_types) {
+            return Err(bad(format!(
+                "token type {ty} is outside the model's {} types",
+                self.n_types
+            )));
+        }
+        Ok(())
     }
 }

@@ -96,6 +96,7 @@
 
 mod bpe;
 mod bpe_pre;
+mod pair;
 mod sentencepiece;
 mod wordpiece;
 
@@ -104,6 +105,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use gguf_loader::GgufFile;
 
 use crate::error::{Result, RuntimeError};
+
+pub use pair::EncodedPair;
 
 /// Metadata keys read by the tokenizers (GGUF / llama.cpp names).
 pub(crate) mod keys {
@@ -304,7 +307,18 @@ impl Tokenizer {
     pub fn encode_into(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
         ids.clear();
         ids.extend(self.first);
-        let result = catch_unwind(AssertUnwindSafe(|| match &self.inner {
+        if let Err(e) = self.encode_body(text, ids) {
+            ids.clear();
+            return Err(e);
+        }
+        ids.extend(self.last);
+        Ok(())
+    }
+
+    /// Appends the ids of `text` without any special token to `ids`; a panic inside the
+    /// `tokenizers` crate becomes [`RuntimeError::Tokenizer`].
+    fn encode_body(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
+        catch_unwind(AssertUnwindSafe(|| match &self.inner {
             Inner::WordPiece(wp) => wp.encode_into(text, ids),
             Inner::SentencePiece(sp) => sp.encode_into(text, ids),
             Inner::ByteLevelBpe(bpe) => bpe.encode_into(text, ids),
@@ -314,13 +328,7 @@ impl Tokenizer {
                 "internal panic while tokenizing a text of {} bytes",
                 text.len()
             )))
-        });
-        if let Err(e) = result {
-            ids.clear();
-            return Err(e);
-        }
-        ids.extend(self.last);
-        Ok(())
+        })
     }
 
     /// The ids of `text` with special tokens, truncated to at most `max_len` ids *including*

@@ -37,8 +37,13 @@ impl Running {
 
 /// Starts a server on the tiny BERT (2 threads, max_len = its context of 48) with `flags`.
 pub fn start(flags: &[&str]) -> Running {
+    start_with(common::TinyBert::default(), flags)
+}
+
+/// Starts a server on `model` (2 threads) with `flags`.
+pub fn start_with(model: common::TinyBert, flags: &[&str]) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let model_path = common::TinyBert::default().write(dir.path(), "tiny.gguf");
+    let model_path = model.write(dir.path(), "tiny.gguf");
     let mut argv = vec![
         "serve".to_string(),
         "-m".into(),

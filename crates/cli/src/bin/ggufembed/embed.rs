@@ -100,7 +100,7 @@ impl<R: BufRead> Records<R> {
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -111,7 +111,7 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-fn open_input(path: &Option<PathBuf>) -> Result<Box<dyn BufRead>, String> {
+pub(crate) fn open_input(path: &Option<PathBuf>) -> Result<Box<dyn BufRead>, String> {
     match path {
         Some(p) if p.as_os_str() != "-" => {
             let f =
@@ -122,7 +122,7 @@ fn open_input(path: &Option<PathBuf>) -> Result<Box<dyn BufRead>, String> {
     }
 }
 
-fn open_output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, String> {
+pub(crate) fn open_output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, String> {
     match path {
         Some(p) if p.as_os_str() != "-" => {
             let f = File::create(p)
@@ -135,7 +135,7 @@ fn open_output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, String> {
 
 /// What a write error means for the run: a closed pipe ends it quietly (`| head`), anything else
 /// is an error naming the output.
-enum Stop {
+pub(crate) enum Stop {
     Quiet,
     Error(String),
 }
@@ -146,7 +146,7 @@ impl From<String> for Stop {
     }
 }
 
-fn write_err(path: &Option<PathBuf>, e: io::Error) -> Stop {
+pub(crate) fn write_err(path: &Option<PathBuf>, e: io::Error) -> Stop {
     if e.kind() == io::ErrorKind::BrokenPipe {
         return Stop::Quiet;
     }
@@ -156,7 +156,7 @@ fn write_err(path: &Option<PathBuf>, e: io::Error) -> Stop {
     Stop::Error(format!("cannot write to {name}: {e}"))
 }
 
-fn finish(result: Result<(), Stop>) -> Result<(), String> {
+pub(crate) fn finish(result: Result<(), Stop>) -> Result<(), String> {
     match result {
         Ok(()) | Err(Stop::Quiet) => Ok(()),
         Err(Stop::Error(e)) => Err(e),

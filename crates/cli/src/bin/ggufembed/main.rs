@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod embed;
+mod rerank;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ggufembed::gguf_loader::GgufFile;
@@ -99,6 +100,36 @@ enum Command {
         model: PathBuf,
         #[command(flatten)]
         io: Io,
+    },
+    /// Score (query, document) pairs with a reranker (cross-encoder): JSONL
+    /// {"query","document"} in, {"index","score","truncated", …input fields} out in input
+    /// order; or --query with one document per line, best first.
+    Rerank {
+        /// The GGUF reranker.
+        #[arg(short = 'm', long = "model", value_name = "MODEL")]
+        model: PathBuf,
+        /// Input file (default: stdin): JSONL pairs, or one document per line with --query.
+        #[arg(short = 'i', long = "input", value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// Output file (default: stdout).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Rerank every input line (a document) against this query; output best first.
+        #[arg(short = 'q', long, value_name = "TEXT")]
+        query: Option<String>,
+        /// With --query: only the best N documents.
+        #[arg(long = "top-n", value_name = "N", requires = "query")]
+        top_n: Option<usize>,
+        /// Map the raw logits through the sigmoid (a relevance in (0, 1)).
+        #[arg(long)]
+        sigmoid: bool,
+        /// Longest pair in tokens (default: the model's context length); longer pairs are
+        /// truncated longest side first and flagged.
+        #[arg(long = "max-len", value_name = "N")]
+        max_len: Option<usize>,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
     },
     /// Convert a Hugging Face / sentence-transformers model directory to GGUF, writing what
     /// llama.cpp's convert_hf_to_gguf.py writes.
@@ -227,6 +258,27 @@ fn run(cli: Cli) -> Result<(), String> {
             },
         ),
         Command::Tokenize { model, io } => embed::tokenize(&model, &io.into_args()),
+        Command::Rerank {
+            model,
+            input,
+            output,
+            query,
+            top_n,
+            sigmoid,
+            max_len,
+            threads,
+        } => rerank::rerank(
+            &model,
+            &rerank::RerankArgs {
+                input,
+                output,
+                query,
+                top_n,
+                sigmoid,
+                max_len,
+                threads: threads.map(usize::from),
+            },
+        ),
         Command::Convert {
             from_hf,
             output,

@@ -8,6 +8,7 @@
 
 use std::arch::x86_64::*;
 
+use super::formats::QuantType;
 use super::{MR, Tier, TileOut, Unpacked};
 use crate::q8_0::QuantizedActivations;
 use crate::q8_0::avx2::transpose8;
@@ -21,9 +22,26 @@ pub(crate) const TIER: Tier = Tier {
     group: GROUP,
     nr: 2 * GROUP,
     words: WORDS,
+    unpack,
     pack,
     tile,
 };
+
+/// [`QuantType::unpack_row`] compiled for this tier: LLVM vectorizes the decode loops with its
+/// instructions (callgrind, MiniLM Q4_0, 100 sentences: see docs/KERNELS.md).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack(
+    ty: QuantType,
+    bytes: &[u8],
+    codes: &mut [i8],
+    scales: &mut [f32],
+    mins: &mut [f32],
+) {
+    ty.unpack_row(bytes, codes, scales, mins);
+}
 
 /// # Safety
 /// The CPU must support AVX2; `un` holds 8 decoded rows of `k` and `out` at least

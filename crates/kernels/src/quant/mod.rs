@@ -55,6 +55,11 @@ pub(crate) struct Unpacked {
     pub mins: Vec<f32>,
 }
 
+/// Decodes one W row ([`QuantType::unpack_row`]) compiled for a tier's ISA, so that the decode
+/// vectorizes with the tier's instructions (the same integers and exact f32 products on every
+/// tier: decoding has no rounding).
+pub(crate) type UnpackFn = unsafe fn(QuantType, &[u8], &mut [i8], &mut [f32], &mut [f32]);
+
 /// Packs a decoded group into a tier's panel layout (`nb · words` i32 words).
 pub(crate) type PackFn = unsafe fn(&Unpacked, usize, &mut [i32]);
 
@@ -70,6 +75,7 @@ pub(crate) struct Tier {
     pub nr: usize,
     /// i32 words per (group, 32-value block) of the panel.
     pub words: usize,
+    pub unpack: UnpackFn,
     pub pack: PackFn,
     pub tile: TileFn,
 }
@@ -111,12 +117,16 @@ fn gemm_cols(
             for j in 0..tier.group {
                 // Padding columns repeat the last real one (computed, then dropped).
                 let c = (jc + g * tier.group + j).min(jend - 1);
-                ty.unpack_row(
-                    &w[c * rb..(c + 1) * rb],
-                    &mut un.codes[j * k..(j + 1) * k],
-                    &mut un.scales[j * ns..(j + 1) * ns],
-                    &mut un.mins[j * ns..(j + 1) * ns],
-                );
+                // SAFETY: the tier exists only for an ISA the CPU has.
+                unsafe {
+                    (tier.unpack)(
+                        ty,
+                        &w[c * rb..(c + 1) * rb],
+                        &mut un.codes[j * k..(j + 1) * k],
+                        &mut un.scales[j * ns..(j + 1) * ns],
+                        &mut un.mins[j * ns..(j + 1) * ns],
+                    )
+                };
             }
             // SAFETY: the tier exists only for an ISA the CPU has; `un` holds `group` decoded
             // rows of `k` and the destination `nb · words` words.

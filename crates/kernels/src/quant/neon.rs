@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::scalar::{GROUP, MINS, SCALES, WORDS, pack_plain};
+use super::scalar::{GROUP, MINS, SCALES, WORDS, pack_plain, unpack};
 use super::{MR, Tier, TileOut};
 use crate::q8_0::QuantizedActivations;
 use crate::q8_0::neon::{BlockDot, SDot, Widening};
@@ -13,6 +13,7 @@ pub(crate) const TIER_WIDENING: Tier = Tier {
     group: GROUP,
     nr: GROUP,
     words: WORDS,
+    unpack,
     pack: pack_plain,
     tile: tile_widening,
 };
@@ -21,6 +22,7 @@ pub(crate) const TIER_DOTPROD: Tier = Tier {
     group: GROUP,
     nr: GROUP,
     words: WORDS,
+    unpack,
     pack: pack_plain,
     tile: tile_dotprod,
 };

@@ -1,6 +1,7 @@
 //! Portable quantized matmul tile: the oracle every SIMD tier must match bit for bit, and the
 //! plain panel layout it shares with NEON.
 
+use super::formats::QuantType;
 use super::{MR, Tier, TileOut, Unpacked};
 use crate::q8_0::QuantizedActivations;
 
@@ -16,9 +17,24 @@ pub(crate) const TIER: Tier = Tier {
     group: GROUP,
     nr: GROUP,
     words: WORDS,
+    unpack,
     pack: pack_plain,
     tile,
 };
+
+/// Decodes a row with the baseline instruction set.
+///
+/// # Safety
+/// None beyond the signature (safe code; `unsafe` for the table's type).
+pub(crate) unsafe fn unpack(
+    ty: QuantType,
+    bytes: &[u8],
+    codes: &mut [i8],
+    scales: &mut [f32],
+    mins: &mut [f32],
+) {
+    ty.unpack_row(bytes, codes, scales, mins);
+}
 
 /// Packs a decoded group into the plain layout.
 ///

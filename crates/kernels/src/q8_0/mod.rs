@@ -32,6 +32,7 @@ use half::f16;
 
 use crate::block::{BlockQ8_0, QK8_0};
 use crate::isa::{Kernels, kernels};
+use crate::quant::formats::QuantType;
 
 /// Signature of one ISA's Q8_0 driver: `(qa, w, n, bias, n0, n1, y)`, arguments pre-checked.
 pub(crate) type GemmFn =
@@ -138,6 +139,29 @@ impl QuantizedActivations {
     /// # Panics
     /// If `k` is not a multiple of 32 or `x.len() != m * k`.
     pub fn quantize_with(&mut self, kernels: &Kernels, x: &[f32], m: usize, k: usize) {
+        self.quantize_impl(kernels, x, m, k, false);
+    }
+
+    /// Quantizes `x` as the matmul with weights of type `ty` wants it: in llama.cpp's 32-value
+    /// blocks with an f16-rounded scale for the types llama.cpp dots with Q8_0 activations
+    /// ([`QuantType::block_activations`]), otherwise as [`quantize_with`](Self::quantize_with).
+    /// The layout is the same either way (a 32-value block's two scales are then equal), so any
+    /// matmul reads either.
+    ///
+    /// # Panics
+    /// If `k` is not a multiple of 32 or `x.len() != m * k`.
+    pub fn quantize_for(
+        &mut self,
+        kernels: &Kernels,
+        ty: QuantType,
+        x: &[f32],
+        m: usize,
+        k: usize,
+    ) {
+        self.quantize_impl(kernels, x, m, k, ty.block_activations());
+    }
+
+    fn quantize_impl(&mut self, kernels: &Kernels, x: &[f32], m: usize, k: usize, blocks: bool) {
         assert!(
             k.is_multiple_of(QK8_0),
             "Q8_0 matmul: k = {k} is not a multiple of 32"
@@ -152,8 +176,14 @@ impl QuantizedActivations {
         self.qs.resize(m * k, 0);
         self.qu8.resize(m * k, 0);
         self.d.resize(m * k / QK_ACT, 0.0);
-        // SAFETY: the lengths agree (resized above); the table is for a supported ISA.
-        unsafe { (kernels.ew.quantize_act)(x, &mut self.qs, &mut self.qu8, &mut self.d) }
+        // SAFETY: the lengths agree (resized above); the tables are for a supported ISA.
+        unsafe {
+            if blocks {
+                (kernels.quant.quantize_blocks)(x, &mut self.qs, &mut self.qu8, &mut self.d)
+            } else {
+                (kernels.ew.quantize_act)(x, &mut self.qs, &mut self.qu8, &mut self.d)
+            }
+        }
         // Exact and order-free, so the same on every tier; m·k adds against m·k·n multiply-adds.
         self.sums.resize(m * k / QK_ACT, 0);
         for (s, c) in self.sums.iter_mut().zip(self.qs.chunks_exact(QK_ACT)) {

@@ -23,9 +23,19 @@ pub(crate) const TIER: Tier = Tier {
     nr: 2 * GROUP,
     words: WORDS,
     unpack,
+    quantize_blocks,
     pack,
     tile,
 };
+
+/// [`super::quantize_blocks`] compiled for this tier.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; the lengths as [`super::quantize_blocks`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]) {
+    super::quantize_blocks(x, qs, qu8, d);
+}
 
 /// [`QuantType::unpack_row`] compiled for this tier: LLVM vectorizes the decode loops with its
 /// instructions (callgrind, MiniLM Q4_0, 100 sentences: see docs/KERNELS.md).

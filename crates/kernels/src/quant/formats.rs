@@ -182,6 +182,23 @@ impl QuantType {
         with_block!(self, f())
     }
 
+    /// Whether the matmul quantizes activations for this type as llama.cpp does, in 32-value
+    /// blocks with an f16 scale ([`crate::QuantizedActivations::quantize_for`]): the formats
+    /// without a min that llama.cpp dots with Q8_0 activations (Q4_0, Q5_0, IQ4_NL).
+    ///
+    /// Measured on the MiniLM dev texts (`scripts/quant-accuracy.sh`, p1 vs sentence-transformers;
+    /// our one scale per 16 / llama.cpp's blocks / llama.cpp itself): Q4_0 0.907512 / 0.909722 /
+    /// 0.908719 (per 16 misses the bar), Q5_0 0.977306 / 0.977961 / 0.977378, IQ4_NL 0.942869 /
+    /// 0.942669 / 0.940874. The formats with a min keep one scale per 16: llama.cpp dots them with
+    /// Q8_1, whose block sum it rounds to f16 (we keep it exact), and blocks measured worse there
+    /// (Q4_1 0.930770 / 0.926439 / 0.929137, below the bar; Q5_1 0.980146 / 0.979830 /
+    /// 0.979768). Q8_0 keeps one scale per 16 (0.998908 vs llama.cpp's 0.998513), and the K-quants
+    /// and IQ4_XS too (llama.cpp's Q8_K, 256-value blocks, is coarser still). These differences
+    /// are of the order of one text's noise; the choice is the measured one.
+    pub fn block_activations(self) -> bool {
+        matches!(self, QuantType::Q4_0 | QuantType::Q5_0 | QuantType::Iq4Nl)
+    }
+
     /// Bytes of one row of `k` weights, or `None` if `k` is not a multiple of the block size.
     pub fn row_bytes(self, k: usize) -> Option<usize> {
         k.is_multiple_of(self.block_size())

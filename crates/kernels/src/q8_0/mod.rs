@@ -115,8 +115,11 @@ pub struct QuantizedActivations {
     pub(crate) qu8: Vec<u8>,
     /// One f32 scale per 16 values: `d[r * k/16 + s]` scales `qs[r*k + 16s .. r*k + 16s + 16]`.
     pub(crate) d: Vec<f32>,
-    /// Per 16 values, the sum of their codes (the offset term of the formats with a min).
+    /// Per 16 values, the sum of their codes.
     pub(crate) sums: Vec<i32>,
+    /// Per 16 values, `d · Σq` (one f32 rounding): the activation side of the offset term of the
+    /// formats with a min, so a tile folds it with one FMA per (row, 16 values).
+    pub(crate) dsums: Vec<f32>,
 }
 
 impl QuantizedActivations {
@@ -189,6 +192,10 @@ impl QuantizedActivations {
         for (s, c) in self.sums.iter_mut().zip(self.qs.chunks_exact(QK_ACT)) {
             *s = c.iter().map(|&v| i32::from(v)).sum();
         }
+        self.dsums.resize(m * k / QK_ACT, 0.0);
+        for ((ds, &s), &d) in self.dsums.iter_mut().zip(&self.sums).zip(&self.d) {
+            *ds = d * s as f32;
+        }
     }
 
     /// Rows quantized.
@@ -235,6 +242,16 @@ impl QuantizedActivations {
         assert!(r < self.m, "row {r} out of range (m = {})", self.m);
         let ns = self.k / QK_ACT;
         &self.sums[r * ns..(r + 1) * ns]
+    }
+
+    /// `d · Σq` per 16 values of row `r` (the offset term's activation factor; `k / 16` values).
+    ///
+    /// # Panics
+    /// If `r >= m`.
+    pub fn row_dsums(&self, r: usize) -> &[f32] {
+        assert!(r < self.m, "row {r} out of range (m = {})", self.m);
+        let ns = self.k / QK_ACT;
+        &self.dsums[r * ns..(r + 1) * ns]
     }
 }
 

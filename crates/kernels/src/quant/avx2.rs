@@ -123,7 +123,7 @@ unsafe fn tile_r<const R: usize, const MIN: bool>(
     unsafe {
         let x = qa.qs.as_ptr().add(r0 * k);
         let dx = qa.d.as_ptr().add(r0 * ns);
-        let sx = qa.sums.as_ptr().add(r0 * ns);
+        let sx = qa.dsums.as_ptr().add(r0 * ns);
         let ones = _mm256_set1_epi16(1);
         for g in 0..2 {
             let pg = panel.add(g * nb * WORDS);
@@ -150,8 +150,7 @@ unsafe fn tile_r<const R: usize, const MIN: bool>(
                         *a = _mm256_fmadd_ps(_mm256_mul_ps(dxr, dw), prod, *a);
                         if MIN {
                             let mw = _mm256_loadu_ps(p.add(MINS + 8 * h).cast());
-                            let sum = _mm256_set1_ps(*sx.add(s) as f32);
-                            *a = _mm256_fmadd_ps(_mm256_mul_ps(dxr, mw), sum, *a);
+                            *a = _mm256_fmadd_ps(mw, _mm256_set1_ps(*sx.add(s)), *a);
                         }
                     }
                 }

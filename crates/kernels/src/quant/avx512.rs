@@ -120,7 +120,7 @@ unsafe fn tile(
 }
 
 /// `R` rows × 32 columns, the canonical order of [`super`]: per 16 values, the exact sum folded
-/// with `d_x · d_w`, then (formats with a min) the code sum with `d_x · m_w`.
+/// with `d_x · d_w`, then (formats with a min) `m_w` times the activations' `d_x · Σq`.
 #[inline(always)]
 unsafe fn tile_r<const R: usize, const MIN: bool>(
     qa: &QuantizedActivations,
@@ -134,7 +134,7 @@ unsafe fn tile_r<const R: usize, const MIN: bool>(
     unsafe {
         let x = qa.qu8.as_ptr().add(r0 * k);
         let dx = qa.d.as_ptr().add(r0 * ns);
-        let sx = qa.sums.as_ptr().add(r0 * ns);
+        let sx = qa.dsums.as_ptr().add(r0 * ns);
         let g1 = nb * WORDS;
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for b in 0..nb {
@@ -161,9 +161,9 @@ unsafe fn tile_r<const R: usize, const MIN: bool>(
                         a[g] = _mm512_fmadd_ps(_mm512_mul_ps(dxr, dw[g]), prod, a[g]);
                     }
                     if MIN {
-                        let sum = _mm512_set1_ps(*sx.add(s) as f32);
+                        let sum = _mm512_set1_ps(*sx.add(s));
                         for g in 0..2 {
-                            a[g] = _mm512_fmadd_ps(_mm512_mul_ps(dxr, mw[g]), sum, a[g]);
+                            a[g] = _mm512_fmadd_ps(mw[g], sum, a[g]);
                         }
                     }
                 }

@@ -14,7 +14,7 @@
 //!     isum = Σ_{i<16} qx[16s+i] · qw[16s+i]              (exact i32)
 //!     acc  = fma(d_x[s] · d_w[s], isum as f32, acc)
 //!     if the format has a min:
-//!         acc = fma(d_x[s] · m_w[s], Σ_{i<16} qx[16s+i] as f32, acc)
+//!         acc = fma(m_w[s], dsum_x[s], acc)         (dsum_x[s] = d_x[s] · Σ_{i<16} qx[16s+i])
 //! y = acc (+ bias)
 //! ```
 //!

@@ -97,7 +97,7 @@ unsafe fn tile<const R: usize, const MIN: bool, D: BlockDot>(
     unsafe {
         let x = qa.qs.as_ptr().add(r0 * k);
         let dx = qa.d.as_ptr().add(r0 * ns);
-        let sx = qa.sums.as_ptr().add(r0 * ns);
+        let sx = qa.dsums.as_ptr().add(r0 * ns);
         let mut acc = [vdupq_n_f32(0.0); R];
         for b in 0..nb {
             let p = panel.add(b * WORDS);
@@ -119,8 +119,7 @@ unsafe fn tile<const R: usize, const MIN: bool, D: BlockDot>(
                     let dxr = vdupq_n_f32(*dx.add(s));
                     *a = vfmaq_f32(*a, vmulq_f32(dxr, dw), vcvtq_f32_s32(sums));
                     if MIN {
-                        let sum = vdupq_n_f32(*sx.add(s) as f32);
-                        *a = vfmaq_f32(*a, vmulq_f32(dxr, mw), sum);
+                        *a = vfmaq_f32(*a, mw, vdupq_n_f32(*sx.add(s)));
                     }
                 }
             }

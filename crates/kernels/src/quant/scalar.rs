@@ -84,7 +84,7 @@ unsafe fn tile(
     for (r, o) in out.iter_mut().enumerate().take(rows.min(MR)) {
         let xq = qa.row_codes(r0 + r);
         let dx = qa.row_scales(r0 + r);
-        let sx = qa.row_sums(r0 + r);
+        let sx = qa.row_dsums(r0 + r);
         for (j, oj) in o.iter_mut().enumerate().take(GROUP) {
             let mut acc = 0.0f32;
             for b in 0..nb {
@@ -101,7 +101,7 @@ unsafe fn tile(
                     acc = (dx[s] * dw).mul_add(isum as f32, acc);
                     if has_min {
                         let mw = f32::from_bits(pb[MINS + 4 * h + j] as u32);
-                        acc = (dx[s] * mw).mul_add(sx[s] as f32, acc);
+                        acc = mw.mul_add(sx[s], acc);
                     }
                 }
             }

@@ -1,6 +1,6 @@
 //! Matmul with every ggml block format: `Y = X · Wᵀ (+ bias)`, W in any [`QuantType`], X quantized
 //! into [`QuantizedActivations`] (int8, one f32 scale per 16 values; for Q4_0, Q5_0 and IQ4_NL
-//! llama.cpp's 32-value blocks with an f16 scale, see [`quantize_blocks`]).
+//! llama.cpp's 32-value blocks with an f16 scale, see [`QuantizedActivations::quantize_for`]).
 //!
 //! Each format decodes, per 16 weights, to int8 codes `q`, a scale `d_w` and, for the formats
 //! with an offset (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K), a min `m_w` — exact f32 values (see

@@ -72,3 +72,35 @@ fn cli_converts_and_reports_errors_on_one_line() {
     let err = String::from_utf8(ggufembed(&["convert", "--from-hf", d]).stderr).unwrap();
     assert!(err.contains("--output"), "{err}");
 }
+
+/// `--type` with a type the converter cannot write (every quantized type `embed` reads, and
+/// llama-quantize's file types) is refused before anything is read or written: exit 2, one
+/// `error:` line naming the type and what to do, no output file.
+#[test]
+fn convert_refuses_types_it_cannot_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tiny_model(tmp.path(), DIMS, Dtype::F32);
+    let out = tmp.path().join("out.gguf");
+    let (d, o) = (dir.to_str().unwrap(), out.to_str().unwrap());
+    for ty in [
+        "q4_0", "Q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "IQ4_XS",
+        "Q4_K_M", "bf16", "tq1_0",
+    ] {
+        let run = ggufembed(&["convert", "--from-hf", d, "-o", o, "--type", ty]);
+        assert_eq!(run.status.code(), Some(2), "{ty}");
+        let err = String::from_utf8(run.stderr).unwrap();
+        assert!(
+            err.starts_with("error:") && err.lines().count() == 1,
+            "{ty}: {err}"
+        );
+        assert!(
+            err.contains(&format!("'{ty}' cannot be written")) && err.contains("llama-quantize"),
+            "{ty}: {err}"
+        );
+        assert!(!out.exists(), "{ty}: wrote {o}");
+    }
+    let err =
+        String::from_utf8(ggufembed(&["convert", "--from-hf", d, "-o", o, "--type", "q9"]).stderr)
+            .unwrap();
+    assert!(err.contains("unknown output type 'q9'"), "{err}");
+}

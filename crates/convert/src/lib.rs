@@ -107,6 +107,15 @@ impl OutType {
     }
 }
 
+/// ggml tensor types and llama-quantize file types (lower case) that the converter does not
+/// write: the quantizer is a later issue.
+const UNWRITABLE_TYPES: &[&str] = &[
+    "bf16", "f64", "q4_0", "q4_1", "q5_0", "q5_1", "q8_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
+    "q8_k", "iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq4_nl", "iq4_xs",
+    "tq1_0", "tq2_0", "mxfp4", "q2_k_s", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m",
+    "q5_k_s", "q5_k_m", "iq3_xs", "iq3_m", "iq2_m",
+];
+
 impl fmt::Display for OutType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -116,11 +125,18 @@ impl fmt::Display for OutType {
 impl FromStr for OutType {
     type Err = String;
 
+    /// Refuses every other name; a type ggml (or llama-quantize) knows but this converter does
+    /// not write — `embed` reads most of them — is named as such, with the way to make it.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
             "f32" => Ok(OutType::F32),
             "f16" => Ok(OutType::F16),
             "q8_0" => Ok(OutType::Q8_0),
+            _ if UNWRITABLE_TYPES.contains(&lower.as_str()) => Err(format!(
+                "output type '{s}' cannot be written by this converter (it writes f32, f16 or \
+                 q8_0); convert to f32 or f16, then quantize with llama-quantize"
+            )),
             _ => Err(format!(
                 "unknown output type '{s}' (expected f32, f16 or q8_0)"
             )),

@@ -1,4 +1,4 @@
-//! Q8_0 and F32 matmul throughput per ISA at embedding-model shapes, with a peak probe.
+//! Q8_0, every other block format and F32 matmul throughput per ISA at embedding-model shapes, with a peak probe.
 //!
 //! `cargo bench -p ggufembed-kernels --bench gemm` runs a small default set (a few minutes);
 //! `GGUFEMBED_BENCH_FULL=1` runs the full grid M ∈ {16, 64, 256, 1024} × K ∈ {384, 768, 1536} ×
@@ -11,8 +11,30 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use ggufembed_kernels::{
-    BlockQ8_0, Isa, QK8_0, QuantizedActivations, kernels_for, quantize_row_q8_0,
+    BlockQ8_0, Isa, QK8_0, QuantType, QuantizedActivations, kernels_for, quantize_row_q8_0,
 };
+
+/// The block formats benched besides Q8_0 (each where K is a multiple of its block).
+const QUANT_TYPES: [QuantType; 8] = [
+    QuantType::Q4_0,
+    QuantType::Q4_1,
+    QuantType::Q5_0,
+    QuantType::Q5_1,
+    QuantType::Q4K,
+    QuantType::Q5K,
+    QuantType::Q6K,
+    QuantType::Iq4Nl,
+];
+
+/// `n` rows of `k` weights of `ty`: pseudo-random bytes in 0x20..0x40, so that every f16 field
+/// is a normal positive number (2⁻⁷..2) — no NaN, infinity or subnormal to slow the float fold
+/// — while the codes vary; the timing does not depend on the values otherwise.
+fn quant_rows(ty: QuantType, n: usize, k: usize) -> Vec<u8> {
+    let bytes = n * ty.row_bytes(k).expect("whole blocks");
+    (0..bytes)
+        .map(|i| 0x20 | ((i * 2_654_435_761) >> 7) as u8 & 0x1F)
+        .collect()
+}
 
 /// Single-core peaks measured by tight register-only loops (GOPS / GFLOPS).
 #[derive(Default, Debug, Clone, Copy)]
@@ -229,6 +251,7 @@ fn main() {
         .filter(|&i| kernels_for(i).is_some())
         .collect();
     let mut rows = Vec::new();
+    let mut quant_rows_out = Vec::new();
     for (m, k, n) in shapes(full) {
         let (x, w, wq) = data(m, k, n);
         let ops = 2.0 * (m * n * k) as f64;
@@ -268,6 +291,28 @@ fn main() {
             // A kernel filtered out on the command line has no median: report 0.
             let gops = |t: f64| if t > 0.0 { ops / t / 1e9 } else { 0.0 };
             rows.push((m, k, n, isa, gops(med[0]), gops(med[1])));
+            if isa == Isa::Scalar {
+                continue;
+            }
+            for ty in QUANT_TYPES {
+                if ty.row_bytes(k).is_none() {
+                    continue;
+                }
+                let wt = quant_rows(ty, n, k);
+                let mut t_med = 0.0f64;
+                g.bench_function(format!("{}/{isa}", ty.name()), |b| {
+                    b.iter_custom(|iters| {
+                        let t = Clock::now();
+                        for _ in 0..iters {
+                            kern.gemm_quant(&x, m, k, ty, &wt, n, None, &mut y, &mut qa);
+                        }
+                        let e = t.elapsed();
+                        record(&mut t_med, e, iters);
+                        e
+                    })
+                });
+                quant_rows_out.push((m, k, n, isa, ty, gops(t_med), gops(med[0])));
+            }
         }
         g.finish();
     }
@@ -291,6 +336,30 @@ fn main() {
             pct(q, ip),
             pct(f, fp)
         );
+    }
+    println!("\n| M | K | N | ISA | type | GOPS | % int8 peak | ÷ Q8_0 |");
+    println!("|---:|---:|---:|---|---|---:|---:|---:|");
+    for (m, k, n, isa, ty, q, q8) in quant_rows_out {
+        // Filtered out on the command line.
+        if q == 0.0 {
+            continue;
+        }
+        let ip = match isa {
+            Isa::Avx512 => peaks.vnni_avx512,
+            Isa::Avx2 => peaks.madd_avx2.max(peaks.maddubs_avx2),
+            _ => 0.0,
+        };
+        let pct = if ip > 0.0 && q > 0.0 {
+            format!("{:.0}%", 100.0 * q / ip)
+        } else {
+            "-".into()
+        };
+        let ratio = if q8 > 0.0 && q > 0.0 {
+            format!("{:.2}", q / q8)
+        } else {
+            "-".into()
+        };
+        println!("| {m} | {k} | {n} | {isa} | {ty} | {q:.1} | {pct} | {ratio} |");
     }
     if peaks.sign_maddubs_avx2 > 0.0 {
         println!(

@@ -248,3 +248,47 @@ fn a_k_quant_refuses_rows_that_are_not_whole_super_blocks() {
         &mut qa,
     );
 }
+
+/// For the types that llama.cpp dots with Q8_0 activations (`block_activations`), X is quantized
+/// as ggml's `quantize_row_q8_0_ref` quantizes it (codes, and the f16 scale of each 32 values as
+/// both halves' scale), on every ISA; for the others as our one scale per 16 values.
+#[test]
+fn block_activations_are_ggmls_q8_0_quantization() {
+    let (m, k) = (3, 160);
+    let mut x: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 7919 % 2003) as f32 - 1001.0) / 97.0)
+        .collect();
+    x[40..72].fill(0.0); // an all-zero block: scale 0, codes 0
+    x[5] = 1e4; // an outlier
+    for (isa, kern) in isas() {
+        for ty in QuantType::ALL {
+            let mut qa = QuantizedActivations::new();
+            qa.quantize_for(kern, ty, &x, m, k);
+            let mut plain = QuantizedActivations::new();
+            plain.quantize_with(kern, &x, m, k);
+            for r in 0..m {
+                if !ty.block_activations() {
+                    assert_eq!(qa.row_codes(r), plain.row_codes(r), "{isa:?} {ty}");
+                    assert_eq!(qa.row_scales(r), plain.row_scales(r), "{isa:?} {ty}");
+                    continue;
+                }
+                let mut blocks = vec![BlockQ8_0::default(); k / 32];
+                ggufembed_kernels::quantize_row_q8_0(&x[r * k..(r + 1) * k], &mut blocks);
+                for (b, blk) in blocks.iter().enumerate() {
+                    assert_eq!(
+                        &qa.row_codes(r)[32 * b..32 * b + 32],
+                        &blk.qs,
+                        "{isa:?} {ty}"
+                    );
+                    let d = qa.row_scales(r);
+                    assert_eq!(d[2 * b].to_bits(), blk.d.to_f32().to_bits(), "{isa:?} {ty}");
+                    assert_eq!(
+                        d[2 * b + 1].to_bits(),
+                        blk.d.to_f32().to_bits(),
+                        "{isa:?} {ty}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -259,7 +259,15 @@ impl<'a> Matrix<'a> {
             .any(|(w, _, _)| matches!(w.data, MatrixData::Q8_0(_) | MatrixData::Quant(..)))
         {
             let _t = profile::scope(profile::Op::Quantize);
-            scratch.qa.quantize_with(kernels, x, m, k);
+            // llama.cpp's 32-value activation blocks where any matrix's type is dotted so by
+            // llama.cpp (see `QuantType::block_activations`); every matmul reads either layout.
+            match mats.iter().find_map(|(w, _, _)| match w.data {
+                MatrixData::Quant(ty, _) if ty.block_activations() => Some(ty),
+                _ => None,
+            }) {
+                Some(ty) => scratch.qa.quantize_for(kernels, ty, x, m, k),
+                None => scratch.qa.quantize_with(kernels, x, m, k),
+            }
         }
         for (w, bias, y) in mats {
             let op = match w.data {

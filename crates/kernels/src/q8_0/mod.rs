@@ -32,6 +32,7 @@ use half::f16;
 
 use crate::block::{BlockQ8_0, QK8_0};
 use crate::isa::{Kernels, kernels};
+use crate::quant::formats::QuantType;
 
 /// Signature of one ISA's Q8_0 driver: `(qa, w, n, bias, n0, n1, y)`, arguments pre-checked.
 pub(crate) type GemmFn =
@@ -114,8 +115,11 @@ pub struct QuantizedActivations {
     pub(crate) qu8: Vec<u8>,
     /// One f32 scale per 16 values: `d[r * k/16 + s]` scales `qs[r*k + 16s .. r*k + 16s + 16]`.
     pub(crate) d: Vec<f32>,
-    /// Per 16 values, the sum of their codes (the offset term of the formats with a min).
+    /// Per 16 values, the sum of their codes.
     pub(crate) sums: Vec<i32>,
+    /// Per 16 values, `d · Σq` (one f32 rounding): the activation side of the offset term of the
+    /// formats with a min, so a tile folds it with one FMA per (row, 16 values).
+    pub(crate) dsums: Vec<f32>,
 }
 
 impl QuantizedActivations {
@@ -138,6 +142,29 @@ impl QuantizedActivations {
     /// # Panics
     /// If `k` is not a multiple of 32 or `x.len() != m * k`.
     pub fn quantize_with(&mut self, kernels: &Kernels, x: &[f32], m: usize, k: usize) {
+        self.quantize_impl(kernels, x, m, k, false);
+    }
+
+    /// Quantizes `x` as the matmul with weights of type `ty` wants it: in llama.cpp's 32-value
+    /// blocks with an f16-rounded scale for the types llama.cpp dots with Q8_0 activations
+    /// ([`QuantType::block_activations`]), otherwise as [`quantize_with`](Self::quantize_with).
+    /// The layout is the same either way (a 32-value block's two scales are then equal), so any
+    /// matmul reads either.
+    ///
+    /// # Panics
+    /// If `k` is not a multiple of 32 or `x.len() != m * k`.
+    pub fn quantize_for(
+        &mut self,
+        kernels: &Kernels,
+        ty: QuantType,
+        x: &[f32],
+        m: usize,
+        k: usize,
+    ) {
+        self.quantize_impl(kernels, x, m, k, ty.block_activations());
+    }
+
+    fn quantize_impl(&mut self, kernels: &Kernels, x: &[f32], m: usize, k: usize, blocks: bool) {
         assert!(
             k.is_multiple_of(QK8_0),
             "Q8_0 matmul: k = {k} is not a multiple of 32"
@@ -152,12 +179,22 @@ impl QuantizedActivations {
         self.qs.resize(m * k, 0);
         self.qu8.resize(m * k, 0);
         self.d.resize(m * k / QK_ACT, 0.0);
-        // SAFETY: the lengths agree (resized above); the table is for a supported ISA.
-        unsafe { (kernels.ew.quantize_act)(x, &mut self.qs, &mut self.qu8, &mut self.d) }
+        // SAFETY: the lengths agree (resized above); the tables are for a supported ISA.
+        unsafe {
+            if blocks {
+                (kernels.quant.quantize_blocks)(x, &mut self.qs, &mut self.qu8, &mut self.d)
+            } else {
+                (kernels.ew.quantize_act)(x, &mut self.qs, &mut self.qu8, &mut self.d)
+            }
+        }
         // Exact and order-free, so the same on every tier; m·k adds against m·k·n multiply-adds.
         self.sums.resize(m * k / QK_ACT, 0);
         for (s, c) in self.sums.iter_mut().zip(self.qs.chunks_exact(QK_ACT)) {
             *s = c.iter().map(|&v| i32::from(v)).sum();
+        }
+        self.dsums.resize(m * k / QK_ACT, 0.0);
+        for ((ds, &s), &d) in self.dsums.iter_mut().zip(&self.sums).zip(&self.d) {
+            *ds = d * s as f32;
         }
     }
 
@@ -205,6 +242,16 @@ impl QuantizedActivations {
         assert!(r < self.m, "row {r} out of range (m = {})", self.m);
         let ns = self.k / QK_ACT;
         &self.sums[r * ns..(r + 1) * ns]
+    }
+
+    /// `d · Σq` per 16 values of row `r` (the offset term's activation factor; `k / 16` values).
+    ///
+    /// # Panics
+    /// If `r >= m`.
+    pub fn row_dsums(&self, r: usize) -> &[f32] {
+        assert!(r < self.m, "row {r} out of range (m = {})", self.m);
+        let ns = self.k / QK_ACT;
+        &self.dsums[r * ns..(r + 1) * ns]
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::arch::x86_64::*;
 
+use super::formats::QuantType;
 use super::{MR, Tier, TileOut, Unpacked};
 use crate::q8_0::QuantizedActivations;
 use crate::q8_0::avx2::transpose8;
@@ -21,9 +22,36 @@ pub(crate) const TIER: Tier = Tier {
     group: GROUP,
     nr: 2 * GROUP,
     words: WORDS,
+    unpack,
+    quantize_blocks,
     pack,
     tile,
 };
+
+/// [`super::quantize_blocks`] compiled for this tier.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; the lengths as [`super::quantize_blocks`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]) {
+    super::quantize_blocks(x, qs, qu8, d);
+}
+
+/// [`QuantType::unpack_row`] compiled for this tier: LLVM vectorizes the decode loops with its
+/// instructions (callgrind, MiniLM Q4_0, 100 sentences: see docs/KERNELS.md).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack(
+    ty: QuantType,
+    bytes: &[u8],
+    codes: &mut [i8],
+    scales: &mut [f32],
+    mins: &mut [f32],
+) {
+    ty.unpack_row(bytes, codes, scales, mins);
+}
 
 /// # Safety
 /// The CPU must support AVX2; `un` holds 8 decoded rows of `k` and `out` at least
@@ -95,7 +123,7 @@ unsafe fn tile_r<const R: usize, const MIN: bool>(
     unsafe {
         let x = qa.qs.as_ptr().add(r0 * k);
         let dx = qa.d.as_ptr().add(r0 * ns);
-        let sx = qa.sums.as_ptr().add(r0 * ns);
+        let sx = qa.dsums.as_ptr().add(r0 * ns);
         let ones = _mm256_set1_epi16(1);
         for g in 0..2 {
             let pg = panel.add(g * nb * WORDS);
@@ -122,8 +150,7 @@ unsafe fn tile_r<const R: usize, const MIN: bool>(
                         *a = _mm256_fmadd_ps(_mm256_mul_ps(dxr, dw), prod, *a);
                         if MIN {
                             let mw = _mm256_loadu_ps(p.add(MINS + 8 * h).cast());
-                            let sum = _mm256_set1_ps(*sx.add(s) as f32);
-                            *a = _mm256_fmadd_ps(_mm256_mul_ps(dxr, mw), sum, *a);
+                            *a = _mm256_fmadd_ps(mw, _mm256_set1_ps(*sx.add(s)), *a);
                         }
                     }
                 }

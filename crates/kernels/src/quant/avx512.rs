@@ -8,6 +8,7 @@
 
 use std::arch::x86_64::*;
 
+use super::formats::QuantType;
 use super::{MR, Tier, TileOut, Unpacked};
 use crate::q8_0::QuantizedActivations;
 use crate::q8_0::avx2::transpose8;
@@ -22,9 +23,36 @@ pub(crate) const TIER: Tier = Tier {
     group: GROUP,
     nr: 2 * GROUP,
     words: WORDS,
+    unpack,
+    quantize_blocks,
     pack,
     tile,
 };
+
+/// [`super::quantize_blocks`] compiled for this tier.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL, AVX2 and F16C; the lengths as [`super::quantize_blocks`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]) {
+    super::quantize_blocks(x, qs, qu8, d);
+}
+
+/// [`QuantType::unpack_row`] compiled for this tier: LLVM vectorizes the decode loops with its
+/// instructions (callgrind, MiniLM Q4_0, 100 sentences: see docs/KERNELS.md).
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL, AVX2 and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+unsafe fn unpack(
+    ty: QuantType,
+    bytes: &[u8],
+    codes: &mut [i8],
+    scales: &mut [f32],
+    mins: &mut [f32],
+) {
+    ty.unpack_row(bytes, codes, scales, mins);
+}
 
 /// # Safety
 /// The CPU must support AVX-512 F/BW/VL/VNNI and AVX2; `un` holds 16 decoded rows of `k` and
@@ -92,7 +120,7 @@ unsafe fn tile(
 }
 
 /// `R` rows × 32 columns, the canonical order of [`super`]: per 16 values, the exact sum folded
-/// with `d_x · d_w`, then (formats with a min) the code sum with `d_x · m_w`.
+/// with `d_x · d_w`, then (formats with a min) `m_w` times the activations' `d_x · Σq`.
 #[inline(always)]
 unsafe fn tile_r<const R: usize, const MIN: bool>(
     qa: &QuantizedActivations,
@@ -106,7 +134,7 @@ unsafe fn tile_r<const R: usize, const MIN: bool>(
     unsafe {
         let x = qa.qu8.as_ptr().add(r0 * k);
         let dx = qa.d.as_ptr().add(r0 * ns);
-        let sx = qa.sums.as_ptr().add(r0 * ns);
+        let sx = qa.dsums.as_ptr().add(r0 * ns);
         let g1 = nb * WORDS;
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for b in 0..nb {
@@ -133,9 +161,9 @@ unsafe fn tile_r<const R: usize, const MIN: bool>(
                         a[g] = _mm512_fmadd_ps(_mm512_mul_ps(dxr, dw[g]), prod, a[g]);
                     }
                     if MIN {
-                        let sum = _mm512_set1_ps(*sx.add(s) as f32);
+                        let sum = _mm512_set1_ps(*sx.add(s));
                         for g in 0..2 {
-                            a[g] = _mm512_fmadd_ps(_mm512_mul_ps(dxr, mw[g]), sum, a[g]);
+                            a[g] = _mm512_fmadd_ps(mw[g], sum, a[g]);
                         }
                     }
                 }

@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::scalar::{GROUP, MINS, SCALES, WORDS, pack_plain};
+use super::scalar::{GROUP, MINS, SCALES, WORDS, pack_plain, quantize_blocks, unpack};
 use super::{MR, Tier, TileOut};
 use crate::q8_0::QuantizedActivations;
 use crate::q8_0::neon::{BlockDot, SDot, Widening};
@@ -13,6 +13,8 @@ pub(crate) const TIER_WIDENING: Tier = Tier {
     group: GROUP,
     nr: GROUP,
     words: WORDS,
+    unpack,
+    quantize_blocks,
     pack: pack_plain,
     tile: tile_widening,
 };
@@ -21,6 +23,8 @@ pub(crate) const TIER_DOTPROD: Tier = Tier {
     group: GROUP,
     nr: GROUP,
     words: WORDS,
+    unpack,
+    quantize_blocks,
     pack: pack_plain,
     tile: tile_dotprod,
 };
@@ -93,7 +97,7 @@ unsafe fn tile<const R: usize, const MIN: bool, D: BlockDot>(
     unsafe {
         let x = qa.qs.as_ptr().add(r0 * k);
         let dx = qa.d.as_ptr().add(r0 * ns);
-        let sx = qa.sums.as_ptr().add(r0 * ns);
+        let sx = qa.dsums.as_ptr().add(r0 * ns);
         let mut acc = [vdupq_n_f32(0.0); R];
         for b in 0..nb {
             let p = panel.add(b * WORDS);
@@ -115,8 +119,7 @@ unsafe fn tile<const R: usize, const MIN: bool, D: BlockDot>(
                     let dxr = vdupq_n_f32(*dx.add(s));
                     *a = vfmaq_f32(*a, vmulq_f32(dxr, dw), vcvtq_f32_s32(sums));
                     if MIN {
-                        let sum = vdupq_n_f32(*sx.add(s) as f32);
-                        *a = vfmaq_f32(*a, vmulq_f32(dxr, mw), sum);
+                        *a = vfmaq_f32(*a, mw, vdupq_n_f32(*sx.add(s)));
                     }
                 }
             }

@@ -1,6 +1,7 @@
 //! Portable quantized matmul tile: the oracle every SIMD tier must match bit for bit, and the
 //! plain panel layout it shares with NEON.
 
+use super::formats::QuantType;
 use super::{MR, Tier, TileOut, Unpacked};
 use crate::q8_0::QuantizedActivations;
 
@@ -16,9 +17,33 @@ pub(crate) const TIER: Tier = Tier {
     group: GROUP,
     nr: GROUP,
     words: WORDS,
+    unpack,
+    quantize_blocks,
     pack: pack_plain,
     tile,
 };
+
+/// [`super::quantize_blocks`] with the baseline instruction set.
+///
+/// # Safety
+/// None beyond the signature (safe code; `unsafe` for the table's type).
+pub(crate) unsafe fn quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]) {
+    super::quantize_blocks(x, qs, qu8, d);
+}
+
+/// Decodes a row with the baseline instruction set.
+///
+/// # Safety
+/// None beyond the signature (safe code; `unsafe` for the table's type).
+pub(crate) unsafe fn unpack(
+    ty: QuantType,
+    bytes: &[u8],
+    codes: &mut [i8],
+    scales: &mut [f32],
+    mins: &mut [f32],
+) {
+    ty.unpack_row(bytes, codes, scales, mins);
+}
 
 /// Packs a decoded group into the plain layout.
 ///
@@ -59,7 +84,7 @@ unsafe fn tile(
     for (r, o) in out.iter_mut().enumerate().take(rows.min(MR)) {
         let xq = qa.row_codes(r0 + r);
         let dx = qa.row_scales(r0 + r);
-        let sx = qa.row_sums(r0 + r);
+        let sx = qa.row_dsums(r0 + r);
         for (j, oj) in o.iter_mut().enumerate().take(GROUP) {
             let mut acc = 0.0f32;
             for b in 0..nb {
@@ -76,7 +101,7 @@ unsafe fn tile(
                     acc = (dx[s] * dw).mul_add(isum as f32, acc);
                     if has_min {
                         let mw = f32::from_bits(pb[MINS + 4 * h + j] as u32);
-                        acc = (dx[s] * mw).mul_add(sx[s] as f32, acc);
+                        acc = mw.mul_add(sx[s], acc);
                     }
                 }
             }

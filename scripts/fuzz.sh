@@ -1,19 +1,95 @@
 #!/usr/bin/env bash
-# Fuzzes the GGUF reader with libFuzzer (cargo-fuzz) for SECONDS (default 600).
-# cargo-fuzz needs nightly-only sanitizer flags; on a stable toolchain RUSTC_BOOTSTRAP=1 lets
-# them through. The corpus is seeded with small valid files written by the project's own tests
-# and, when present, the head of the shared MiniLM GGUF (header, metadata and tensor infos).
+# Fuzzes with libFuzzer (cargo-fuzz). See docs/SECURITY.md.
+#
+#   scripts/fuzz.sh [SECONDS]            the GGUF reader (`parse`, crates/gguf-loader/fuzz), default 600 s
+#   scripts/fuzz.sh TARGET [SECONDS]     one target: parse, or one of fuzz/'s (below)
+#   scripts/fuzz.sh ci [SECONDS]         every target for SECONDS each (default 20) on the committed
+#                                        seeds, one shared build without AddressSanitizer: the CI step
+#
+# fuzz/'s targets: open_model embed_tiny tokenize_wordpiece tokenize_sentencepiece tokenize_bpe
+# jsonl_input server_request. A target's corpus grows in fuzz/corpus/TARGET (not committed),
+# seeded read-only from fuzz/seeds/TARGET (committed; tiny models written by
+# `cargo run -p ggufembed-testkit --example write_fuzz_seeds`). A crash leaves its input in
+# fuzz/artifacts/TARGET/ and makes the script fail.
+#
+# FUZZ_SANITIZER=address|none (default address for one target, none for `ci`). cargo-fuzz
+# needs nightly-only flags; on a stable toolchain RUSTC_BOOTSTRAP=1 lets them through.
+# cargo-fuzz is installed (`cargo install cargo-fuzz --locked`) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${1:-600}"
-command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-corpus=crates/gguf-loader/fuzz/corpus/parse
-mkdir -p "$corpus"
-if [ -f ../shared/models/all-MiniLM-L6-v2.q8_0.gguf ]; then
-    # The first 640 KiB hold everything but tensor data.
-    head -c 655360 ../shared/models/all-MiniLM-L6-v2.q8_0.gguf > "$corpus/minilm-head.gguf"
+
+targets=(open_model embed_tiny tokenize_wordpiece tokenize_sentencepiece tokenize_bpe jsonl_input
+    server_request)
+
+if ! command -v cargo-fuzz >/dev/null; then
+    echo "fuzz: installing cargo-fuzz (cargo install cargo-fuzz --locked)" >&2
+    cargo install cargo-fuzz --locked
 fi
-cargo run -q -p gguf-loader --example write_seed_corpus -- "$corpus"
-cd crates/gguf-loader
-RUSTC_BOOTSTRAP=1 cargo fuzz run parse "fuzz/corpus/parse" -- \
-    -max_total_time="$seconds" -max_len=1048576 -rss_limit_mb=2048 -print_final_stats=1
+
+# The parser's target, as before: its own crate and corpus.
+fuzz_parse() {
+    local seconds=$1 corpus=crates/gguf-loader/fuzz/corpus/parse
+    mkdir -p "$corpus"
+    if [ -f ../shared/models/all-MiniLM-L6-v2.q8_0.gguf ]; then
+        # The first 640 KiB hold everything but tensor data.
+        head -c 655360 ../shared/models/all-MiniLM-L6-v2.q8_0.gguf > "$corpus/minilm-head.gguf"
+    fi
+    cargo run -q -p gguf-loader --example write_seed_corpus -- "$corpus"
+    (cd crates/gguf-loader &&
+        RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer "${FUZZ_SANITIZER:-address}" parse \
+            "fuzz/corpus/parse" -- -max_total_time="$seconds" -max_len=1048576 \
+            -rss_limit_mb=2048 -print_final_stats=1)
+}
+
+# max_len per target: models need room for a few KB of tensors; texts and lines do not.
+max_len() {
+    case $1 in
+        open_model) echo 65536 ;;
+        *) echo 4096 ;;
+    esac
+}
+
+# fuzz_one TARGET SECONDS SANITIZER CORPUS: runs one of fuzz/'s targets.
+fuzz_one() {
+    local target=$1 seconds=$2 sanitizer=$3 corpus=$4
+    mkdir -p "fuzz/$corpus" "fuzz/artifacts/$target"
+    (cd fuzz &&
+        RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer "$sanitizer" "$target" "$corpus" \
+            "seeds/$target" -- -max_total_time="$seconds" -max_len="$(max_len "$target")" \
+            -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+            -artifact_prefix="artifacts/$target/")
+}
+
+case "${1:-600}" in
+    [0-9]*) fuzz_parse "${1:-600}" ;;
+    parse) fuzz_parse "${2:-600}" ;;
+    ci)
+        seconds=${2:-20}
+        sanitizer=${FUZZ_SANITIZER:-none}
+        t0=$(date +%s)
+        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer "$sanitizer")
+        echo "fuzz: built every target in $(($(date +%s) - t0)) s" >&2
+        for t in "${targets[@]}"; do
+            # A scratch corpus: the committed seeds are read, never written.
+            scratch="corpus/ci-$t"
+            rm -rf "fuzz/$scratch"
+            echo "==> fuzz $t for $seconds s" >&2
+            log="fuzz/artifacts/ci-$t.log"
+            mkdir -p fuzz/artifacts
+            if ! fuzz_one "$t" "$seconds" "$sanitizer" "$scratch" > "$log" 2>&1; then
+                tail -n 40 "$log" >&2
+                echo "fuzz: $t FAILED (log $log, input in fuzz/artifacts/$t/)" >&2
+                exit 1
+            fi
+            grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)' "$log" >&2 || true
+            rm -rf "fuzz/$scratch"
+        done
+        echo "fuzz: every target ran $seconds s without a crash ($(($(date +%s) - t0)) s in all)" >&2
+        ;;
+    *)
+        target=$1
+        printf '%s\n' "${targets[@]}" | grep -qx "$target" ||
+            { echo "fuzz: unknown target $target (parse, ci, ${targets[*]})" >&2; exit 2; }
+        fuzz_one "$target" "${2:-600}" "${FUZZ_SANITIZER:-address}" "corpus/$target"
+        ;;
+esac

@@ -123,4 +123,13 @@ if [ -d ../shared/models ]; then
 else
     echo "SKIPPED: ../shared/models not present; inspect smoke test not run"
 fi
+step "fuzz every target for ${GGUFEMBED_FUZZ_SECONDS:-10} s on the committed seeds (scripts/fuzz.sh ci)"
+# One shared build of fuzz/ without AddressSanitizer, then each target on a scratch corpus
+# seeded from fuzz/seeds/; a crash fails the run. libFuzzer is C++: it needs a C++ compiler.
+if need_cmd c++ || need_apt g++; then
+    scripts/fuzz.sh ci "${GGUFEMBED_FUZZ_SECONDS:-10}"
+else
+    skip_or_fail "the fuzz step (no C++ compiler for libFuzzer)" "apt-get install g++"
+fi
+
 step "all tests passed in $(( $(date +%s) - t_start )) s"

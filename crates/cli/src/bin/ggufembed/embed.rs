@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use ggufembed::{Embedded, Model, Options, Parallelism, Pooling};
+use ggufembed_cli::input::{Record, Records};
 use serde_json::{Map, Value};
 
 /// Options shared by `embed` and `tokenize`.
@@ -33,82 +34,6 @@ pub struct EmbedArgs {
     pub prompt_name: Option<String>,
     pub device: ggufembed::Device,
     pub dimensions: Option<usize>,
-}
-
-/// One input record: its text and, for JSONL, the other fields to carry through.
-struct Record {
-    text: String,
-    extra: Map<String, Value>,
-}
-
-/// Reads records one line at a time, naming the line in every error.
-struct Records<R> {
-    lines: io::Split<R>,
-    line_no: usize,
-    text_lines: bool,
-}
-
-impl<R: BufRead> Records<R> {
-    fn new(reader: R, text_lines: bool) -> Self {
-        Records {
-            lines: reader.split(b'\n'),
-            line_no: 0,
-            text_lines,
-        }
-    }
-
-    fn next_record(&mut self) -> Result<Option<Record>, String> {
-        let Some(line) = self.lines.next() else {
-            return Ok(None);
-        };
-        self.line_no += 1;
-        let n = self.line_no;
-        let mut bytes = line.map_err(|e| format!("reading input line {n}: {e}"))?;
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-        let line = String::from_utf8(bytes).map_err(|e| {
-            format!(
-                "input line {n} is not valid UTF-8 (byte {})",
-                e.utf8_error().valid_up_to()
-            )
-        })?;
-        if self.text_lines {
-            return Ok(Some(Record {
-                text: line,
-                extra: Map::new(),
-            }));
-        }
-        if line.trim().is_empty() {
-            return Err(format!(
-                "input line {n} is empty (JSONL input needs one object with a \"text\" field per line; use --text-lines for plain text)"
-            ));
-        }
-        let value: Value = serde_json::from_str(&line)
-            .map_err(|e| format!("input line {n} is not valid JSON: {e}"))?;
-        let Value::Object(mut obj) = value else {
-            return Err(format!("input line {n} is not a JSON object"));
-        };
-        match obj.remove("text") {
-            Some(Value::String(text)) => Ok(Some(Record { text, extra: obj })),
-            Some(other) => Err(format!(
-                "input line {n}: \"text\" must be a string, found {}",
-                json_type(&other)
-            )),
-            None => Err(format!("input line {n} has no \"text\" field")),
-        }
-    }
-}
-
-pub(crate) fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 pub(crate) fn open_input(path: &Option<PathBuf>) -> Result<Box<dyn BufRead>, String> {
@@ -237,12 +162,6 @@ impl<R: BufRead> Iterator for RecordSource<'_, R> {
                 None
             }
         }
-    }
-}
-
-impl AsRef<str> for Record {
-    fn as_ref(&self) -> &str {
-        &self.text
     }
 }
 

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use ggufembed::{Model, Options, RerankOptions, Scored};
 use serde_json::{Map, Value};
 
-use crate::embed::{Stop, finish, json_type, open_input, open_output, write_err};
+use crate::embed::{Stop, finish, open_input, open_output, write_err};
+use ggufembed_cli::input::json_type;
 
 /// Pairs scored per scheduler pass when streaming JSONL.
 const CHUNK: usize = 512;

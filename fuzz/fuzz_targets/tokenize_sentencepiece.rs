@@ -1,0 +1,16 @@
+//! Arbitrary bytes (strict or lossy UTF-8) through the sentencepiece tokenizer built from
+//! `fuzz/dicts/sentencepiece.gguf`: no panic, ids in range, special ids in place, truncation right.
+//! Run: `scripts/fuzz.sh tokenize_sentencepiece SECONDS` (see docs/SECURITY.md).
+#![no_main]
+
+mod common;
+
+use std::sync::LazyLock;
+
+use ggufembed_runtime::Tokenizer;
+use libfuzzer_sys::fuzz_target;
+
+static TOKENIZER: LazyLock<Tokenizer> =
+    LazyLock::new(|| common::tokenizer(include_bytes!("../dicts/sentencepiece.gguf")));
+
+fuzz_target!(|data: &[u8]| common::check_tokenizer(&TOKENIZER, data));

@@ -36,7 +36,7 @@ if [ -z "${ISAS:-}" ]; then
     grep -q ' avx512_vnni ' /proc/cpuinfo && ISAS="$ISAS avx512"
     [ "$(uname -m)" = aarch64 ] && ISAS="$ISAS neon"
 fi
-models=${MODELS:-"all-MiniLM-L6-v2.f32 all-MiniLM-L6-v2.f16 all-MiniLM-L6-v2.q8_0 tiny-embeddinggemma.f32 tiny-embeddinggemma.q8_0 tiny-nomic-bert.f32 tiny-nomic-bert.q8_0 tiny-modernbert.f32 tiny-modernbert.q8_0"}
+models=${MODELS:-"all-MiniLM-L6-v2.f32 all-MiniLM-L6-v2.f16 all-MiniLM-L6-v2.q8_0 tiny-embeddinggemma.f32 tiny-embeddinggemma.q8_0 tiny-nomic-bert.f32 tiny-nomic-bert.q8_0 tiny-modernbert.f32 tiny-modernbert.q8_0 tiny-qwen3-embedding.f32 tiny-qwen3-embedding.q8_0"}
 # Option sets: the defaults, max length 256, and per-token vectors (no pooling) at 64 tokens.
 optsets=("default" "--max-len 256" "--pooling none --max-len 64")
 

@@ -141,7 +141,8 @@ impl Reader<'_> {
                 format!("{n_head_kv} KV heads do not divide the {n_head} query heads"),
             ));
         }
-        let head_dim = match self.opt_size("attention.key_length", MAX_WIDTH)? {
+        let key_length = self.opt_size("attention.key_length", MAX_WIDTH)?;
+        let head_dim = match key_length {
             Some(k) => k,
             None if n_embd.is_multiple_of(n_head) => n_embd / n_head,
             None => {
@@ -152,8 +153,13 @@ impl Reader<'_> {
             }
         };
         if !head_dim.is_multiple_of(2) {
+            // Name the key the width came from: key_length, or the head count it was derived by.
+            let source = match key_length {
+                Some(_) => "attention.key_length",
+                None => "attention.head_count",
+            };
             return Err(RuntimeError::metadata(
-                self.key("attention.key_length"),
+                self.key(source),
                 format!("head width {head_dim} is odd; RoPE rotates pairs"),
             ));
         }

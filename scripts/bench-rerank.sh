@@ -19,9 +19,10 @@
 #     `cargo build --release -p ggufembed-cli`)
 #   LLAMA_CPP_DIR (.tools/llama.cpp): llama.cpp's tools (llama-embedding), built by
 #     scripts/peers/build-llama.sh
-#   RUNS (3), THREADS (2), N_BATCH (4096): llama-embedding's -c/-b/-ub; its fastest here on the
-#     bench pairs (q8_0, one run each at load ~3: 512 53 s, 2048 18 s, 4096 13.4 s, 8192 13.8 s;
-#     -fa off at 4096: 92 s)
+#   RUNS (3), THREADS (2), N_BATCH (512): llama-embedding's -c/-b/-ub; its fastest here on the
+#     bench pairs (q8_0, 3 interleaved runs each at load ~1.5, medians: 512 2.93 s, 1024 3.12 s,
+#     2048 4.03 s, 4096 5.16 s; attention over the whole ubatch grows with it; -fa off is ~7x
+#     slower)
 #   MODELS: the GGUFs (default ../shared/models/tiny-reranker.f32.gguf and .q8_0.gguf)
 #   PYTHON (python3): only the standard library is needed
 #
@@ -37,7 +38,7 @@ cd "$(dirname "$0")/.."
 shared=../shared
 runs=${RUNS:-3}
 threads=${THREADS:-2}
-n_batch=${N_BATCH:-4096}
+n_batch=${N_BATCH:-512}
 llama_dir=${LLAMA_CPP_DIR:-.tools/llama.cpp}
 ours=${GGUFEMBED_BIN:-target/release/ggufembed}
 py=${PYTHON:-python3}

@@ -105,3 +105,25 @@ impl<R> Records<R> {
         self.line_no
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Records;
+
+    /// The fuzzer's first CI run (`jsonl_input`, seed `json-escaped-newline`): a JSONL text may
+    /// hold an escaped newline; it is one record of one line, its text with the newline.
+    #[test]
+    fn jsonl_text_may_hold_an_escaped_newline() {
+        let input: &[u8] = b"{\"text\":\" hnt\\n\\nt\\nello\", \"id\": 1}\n{\"tex}\r\n";
+        let mut records = Records::new(input, false);
+        let Ok(Some(first)) = records.next_record() else {
+            panic!("the first line is a record");
+        };
+        assert_eq!(first.text, " hnt\n\nt\nello");
+        assert_eq!(records.line_no(), 1);
+        let Err(err) = records.next_record() else {
+            panic!("the second line is refused");
+        };
+        assert!(err.contains("line 2"), "{err}");
+    }
+}

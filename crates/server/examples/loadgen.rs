@@ -1,8 +1,15 @@
 //! Load generator for `ggufembed serve` and other OpenAI-compatible embedding servers
 //! (llama.cpp's `llama-server --embedding`): C clients, each on its own keep-alive connection,
 //! send `POST /v1/embeddings` with N texts from a JSONL file (`{"text": …}` per line) for a
-//! fixed time, and one JSON line of results is printed: requests, 429s, errors, throughput,
-//! p50/p99 latency of the successful requests.
+//! fixed time, and one JSON line of results is printed: requests, 429s (and how fast they came),
+//! errors, throughput, p50/p99 latency of the successful requests.
+//!
+//! What is counted: the requests that *complete* inside the measured window (after the
+//! warm-up), whenever they started, so a point whose latency is longer than the window is not
+//! read as zero throughput; at the window's end the requests still in flight are abandoned
+//! (reported as `abandoned`). A client that gets a 429 backs off `--backoff-ms` before its
+//! next request, as a real client would (a client retrying at once would only measure how
+//! fast the server can say no).
 //!
 //! ```sh
 //! cargo run --release -p ggufembed-server --example loadgen -- \
@@ -45,14 +52,22 @@ struct Args {
     /// A label for the output line (e.g. "ggufembed" or "llama-server").
     #[arg(long, default_value = "")]
     label: String,
+    /// How long a client waits after a 429 before its next request, in ms (OpenAI's Python
+    /// client waits ~0.5 s or more; 100 ms keeps the refused clients knocking).
+    #[arg(long, default_value_t = 100)]
+    backoff_ms: u64,
 }
 
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
+    /// Latencies of the 429 answers (they should come at once).
+    refusals: Vec<Duration>,
     texts: usize,
-    too_many: usize,
+    /// Texts answered, the warm-up's included (what the server's CPU time was spent on).
+    texts_all: usize,
     errors: usize,
+    abandoned: usize,
 }
 
 fn main() -> Result<(), String> {
@@ -97,8 +112,11 @@ fn main() -> Result<(), String> {
     });
     let mut lat: Vec<Duration> = tallies.iter().flat_map(|t| t.latencies.clone()).collect();
     lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p).ceil() as usize).saturating_sub(1))
+    let mut refused: Vec<Duration> = tallies.iter().flat_map(|t| t.refusals.clone()).collect();
+    refused.sort();
+    // NaN (no sample) prints as JSON null.
+    let pct = |v: &[Duration], p: f64| {
+        v.get(((v.len() as f64 * p).ceil() as usize).saturating_sub(1))
             .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
     };
     let texts: usize = tallies.iter().map(|t| t.texts).sum();
@@ -108,12 +126,15 @@ fn main() -> Result<(), String> {
         "texts_per_request": args.texts,
         "seconds": args.seconds,
         "ok": lat.len(),
-        "status_429": tallies.iter().map(|t| t.too_many).sum::<usize>(),
+        "status_429": refused.len(),
+        "p99_429_ms": pct(&refused, 0.99),
         "errors": tallies.iter().map(|t| t.errors).sum::<usize>(),
+        "abandoned": tallies.iter().map(|t| t.abandoned).sum::<usize>(),
         "requests_per_s": lat.len() as f64 / args.seconds,
         "texts_per_s": texts as f64 / args.seconds,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
+        "texts_all": tallies.iter().map(|t| t.texts_all).sum::<usize>(),
+        "p50_ms": pct(&lat, 0.50),
+        "p99_ms": pct(&lat, 0.99),
     });
     println!("{out}");
     Ok(())
@@ -168,21 +189,32 @@ async fn client(
         };
         let start = Instant::now();
         let s = sender.as_mut().unwrap_or_else(|| unreachable!());
-        let result = async {
+        let exchange = async {
             let resp = s.send_request(req).await.ok()?;
             let status = resp.status().as_u16();
             resp.into_body().collect().await.ok()?;
             Some(status)
-        }
-        .await;
-        let measured = start >= warm_end;
+        };
+        // At the window's end the request is dropped (and its connection with it).
+        let Ok(result) = tokio::time::timeout_at(end.into(), exchange).await else {
+            tally.abandoned += 1;
+            break;
+        };
+        let done = Instant::now();
+        let measured = done >= warm_end;
         match result {
             Some(200) if measured => {
-                tally.latencies.push(start.elapsed());
+                tally.latencies.push(done - start);
                 tally.texts += args.texts;
+                tally.texts_all += args.texts;
             }
-            Some(429) if measured => tally.too_many += 1,
-            Some(200 | 429) => {}
+            Some(429) => {
+                if measured {
+                    tally.refusals.push(done - start);
+                }
+                tokio::time::sleep(Duration::from_millis(args.backoff_ms)).await;
+            }
+            Some(200) => tally.texts_all += args.texts,
             Some(_) | None => {
                 if measured {
                     tally.errors += 1;

@@ -43,11 +43,12 @@ pub struct ServeArgs {
     #[arg(long = "max-batch-requests", value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_batch_requests: u32,
-    /// How long the first queued request may wait for others to join its batch, in ms.
-    #[arg(long = "batch-timeout-ms", value_name = "MS", default_value_t = 2)]
+    /// How long the first queued request may wait for others to join its batch, in ms (0: a
+    /// batch starts with whatever is queued; requests arriving meanwhile form the next one).
+    #[arg(long = "batch-timeout-ms", value_name = "MS", default_value_t = 0)]
     pub batch_timeout_ms: u64,
     /// Requests in flight (queued or running) beyond which new ones get 429 at once.
-    #[arg(long = "max-concurrent-requests", value_name = "N", default_value_t = 512,
+    #[arg(long = "max-concurrent-requests", value_name = "N", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_requests: u32,
     /// Most inputs in one request (more: 413).

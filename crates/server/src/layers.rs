@@ -35,8 +35,10 @@ fn route_label(path: &str) -> &'static str {
 pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let route = route_label(req.uri().path());
     let start = Instant::now();
-    let response = next.run(req).await;
     let m = &state.metrics;
+    m.received.inc();
+    let response = next.run(req).await;
+    m.answered_total.inc();
     let status = response.status();
     m.requests
         .get_or_create(&RequestLabels {

@@ -217,7 +217,13 @@ pub fn serve(args: ServeArgs) -> Result<(), Error> {
         );
     }
     eprintln!("listening on http://{addr}");
+    let metrics = Arc::clone(&server.state.metrics);
     runtime.block_on(server.run(shutdown_signal()))?;
-    eprintln!("shut down");
+    // Equal unless clients went away before their answers (what the SIGTERM test checks).
+    eprintln!(
+        "shut down: {} requests received, {} answered",
+        metrics.received.get(),
+        metrics.answered_total.get()
+    );
     Ok(())
 }

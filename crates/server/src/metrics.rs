@@ -30,6 +30,11 @@ pub struct RouteLabels {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Requests received (parsed and routed), whatever became of them.
+    pub received: Counter,
+    /// Requests answered, all routes and statuses (a request received and never answered:
+    /// its client went away first).
+    pub answered_total: Counter,
     /// Requests answered, by route and status.
     pub requests: Family<RequestLabels, Counter>,
     /// Requests answered with a 4xx/5xx status, by route.
@@ -64,6 +69,8 @@ fn seconds_buckets() -> Histogram {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("ggufembed");
+        let received = Counter::default();
+        let answered_total = Counter::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let failures = Family::<RouteLabels, Counter>::default();
         let duration = Family::<RouteLabels, Histogram>::new_with_constructor(
@@ -78,6 +85,12 @@ impl Default for Metrics {
         let batch_time = seconds_buckets();
         let tokens = Counter::default();
         let tokens_per_second = Gauge::<f64, AtomicU64>::default();
+        registry.register("requests_received", "Requests received", received.clone());
+        registry.register(
+            "requests_answered",
+            "Requests answered (any route, any status)",
+            answered_total.clone(),
+        );
         registry.register("requests", "Requests answered", requests.clone());
         registry.register(
             "request_failures",
@@ -124,6 +137,8 @@ impl Default for Metrics {
         );
         Metrics {
             registry,
+            received,
+            answered_total,
             requests,
             failures,
             duration,

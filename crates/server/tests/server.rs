@@ -125,9 +125,25 @@ async fn malformed_json_wrong_types_and_empty_inputs_get_clear_errors() {
     let raw = |body: &'static str| async move {
         send(a, "POST", "/v1/embeddings", &[], body).await.unwrap()
     };
-    assert_error(&raw("{\"input\": ").await, 400, "not valid JSON");
-    assert_error(&raw("not json").await, 400, "not valid JSON");
-    assert_error(&raw("").await, 400, "not valid JSON");
+    // 400, naming serde_json's parse error and where it is.
+    let r = raw("{\"input\": ").await;
+    assert_error(&r, 400, "not valid JSON");
+    assert_error(&r, 400, "EOF while parsing a value at line 1 column 10");
+    assert_error(
+        &raw("not json").await,
+        400,
+        "expected ident at line 1 column 2",
+    );
+    assert_error(
+        &raw("").await,
+        400,
+        "EOF while parsing a value at line 1 column 0",
+    );
+    assert_error(
+        &raw("{\"input\": \"a\",}").await,
+        400,
+        "trailing comma at line 1",
+    );
     assert_error(&raw("{}").await, 422, "missing field `input`");
     assert_error(&raw("[1, 2]").await, 422, "invalid type");
     let cases: Vec<(&str, Value, u16, &str)> = vec![
@@ -321,7 +337,8 @@ async fn api_key_is_required_everywhere_but_health() {
     assert_eq!(info.json["dimensions"], 64);
     assert_eq!(info.json["max_input_length"], 48);
     assert_eq!(info.json["architecture"], "bert");
-    assert_eq!(info.json["max_concurrent_requests"], 512);
+    assert_eq!(info.json["max_concurrent_requests"], 32);
+    assert_eq!(info.json["batch_timeout_ms"], 0);
     let metrics = send(a, "GET", "/metrics", &right, "").await.unwrap();
     for name in [
         "ggufembed_requests_total{route=\"/v1/embeddings\",status=\"200\"} 1",

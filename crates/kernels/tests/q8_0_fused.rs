@@ -130,6 +130,56 @@ proptest! {
     }
 }
 
+/// NaN and infinities (a corrupt model's activations): a group with a NaN takes the in-order
+/// `amax` fold, so even then the bits are the unfused sequence's.
+#[test]
+fn non_finite_values_give_the_unfused_bits() {
+    let k = 96;
+    let mut x: Vec<f32> = (0..3 * k).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+    for (i, v) in [
+        (0, f32::NAN),
+        (5, f32::INFINITY),
+        (17, f32::NEG_INFINITY),
+        (40, f32::NAN),
+        (47, -f32::NAN),
+        (150, f32::NAN),
+        (151, 1e38),
+        (200, f32::INFINITY),
+    ] {
+        x[i] = v;
+    }
+    let bias: Vec<f32> = (0..k).map(|i| i as f32 * 0.01).collect();
+    let w = weights(k, 5);
+    for (isa, kern) in isas() {
+        // RMSNorm: a row with a NaN or an infinity turns wholly non-finite (every group NaN).
+        let gamma = vec![1.0f32; k];
+        let mut got_x = x.clone();
+        let mut qa = QuantizedActivations::new();
+        kern.rms_norm_quantize(&mut got_x, k, &gamma, 1e-6, &mut qa);
+        let mut want_x = x.clone();
+        scalar().rms_norm(&mut want_x, k, &gamma, 1e-6);
+        let mut want_n = QuantizedActivations::new();
+        want_n.quantize_with(scalar(), &want_x, 3, k);
+        assert_eq!(
+            fingerprint(kern, &qa, &w, 5),
+            fingerprint(scalar(), &want_n, &w, 5),
+            "{isa:?} rms_norm"
+        );
+        // bias+GELU: NaN only in the groups that held a non-finite value, finite groups beside.
+        let mut g = x.clone();
+        scalar().add_bias_gelu(&mut g, &bias);
+        assert!(g.iter().any(|v| v.is_nan()) && g[64..80].iter().all(|v| v.is_finite()));
+        let mut want = QuantizedActivations::new();
+        want.quantize_with(scalar(), &g, 3, k);
+        kern.bias_gelu_quantize(&x, &bias, &mut qa);
+        assert_eq!(
+            fingerprint(kern, &qa, &w, 5),
+            fingerprint(scalar(), &want, &w, 5),
+            "{isa:?} bias_gelu"
+        );
+    }
+}
+
 /// A scratch reused from a larger shape is resized, not left with stale rows.
 #[test]
 fn a_reused_scratch_takes_the_new_shape() {

@@ -48,28 +48,67 @@ pub(crate) struct Table {
 const CHUNK: usize = 256;
 
 /// Quantizes one row's `x` (`k` values, a multiple of 16) into the row's slices of `out`
-/// starting at code `o` / group `s`, with its code sums: `quantize_act` then the sums, as
-/// `QuantizedActivations::quantize_with` computes them.
+/// starting at code `o` / group `s`, with its code sums: the bits of `quantize_act` then the
+/// sums, as `QuantizedActivations::quantize_with` computes them, one 16-value group at a time
+/// (see [`quantize_group`]).
 #[inline(always)]
 fn quantize_into(x: &[f32], out: &mut ActOut<'_>, o: usize, s: usize) {
-    let (n, groups) = (x.len(), x.len() / QK_ACT);
-    g::quantize_act(
-        x,
-        &mut out.qs[o..o + n],
-        &mut out.qu8[o..o + n],
-        &mut out.d[s..s + groups],
-    );
-    let codes = out.qs[o..o + n].chunks_exact(QK_ACT);
-    for (((sum, ds), c), &d) in out.sums[s..s + groups]
-        .iter_mut()
-        .zip(&mut out.dsums[s..s + groups])
-        .zip(codes)
-        .zip(&out.d[s..s + groups])
-    {
-        let v: i32 = c.iter().map(|&q| i32::from(q)).sum();
+    let n = x.len();
+    let groups = out.qs[o..o + n]
+        .chunks_exact_mut(QK_ACT)
+        .zip(out.qu8[o..o + n].chunks_exact_mut(QK_ACT));
+    for ((xs, (q, u)), (d, (sum, ds))) in x.chunks_exact(QK_ACT).zip(groups).zip(
+        out.d[s..]
+            .iter_mut()
+            .zip(out.sums[s..].iter_mut().zip(out.dsums[s..].iter_mut())),
+    ) {
+        let xs: &[f32; QK_ACT] = xs.try_into().expect("16-value group");
+        let (dv, v) = quantize_group(xs, q, u);
+        *d = dv;
         *sum = v;
-        *ds = d * v as f32;
+        *ds = dv * v as f32;
     }
+}
+
+/// One 16-value group: ggml's `d = amax/127`, `id = d != 0 ? 1/d : 0`, `q = roundf(x·id)`
+/// (codes also as `q + 128`), and `Σq`. Returns `(d, Σq)`.
+///
+/// `quantize_act` folds `amax` value by value (`amax = amax > a ? amax : a`, from 0), a chain of
+/// 16 dependent compares per group that LLVM must keep in order (the select is not associative
+/// for NaN). Without NaN the fold is the exact maximum of the `|x|`, which a pairwise tree gives
+/// in 4 vector steps; with a NaN in the group the in-order fold is kept, so the result is the
+/// same bits for every input.
+#[inline(always)]
+fn quantize_group(xs: &[f32; QK_ACT], q: &mut [i8], u: &mut [u8]) -> (f32, i32) {
+    let mut a = xs.map(f32::abs);
+    let any_nan = a.iter().fold(false, |acc, v| acc | v.is_nan());
+    let amax = if any_nan {
+        let mut amax = 0.0f32;
+        for &v in &a {
+            amax = if amax > v { amax } else { v };
+        }
+        amax
+    } else {
+        let mut w = QK_ACT / 2;
+        while w > 0 {
+            for i in 0..w {
+                a[i] = if a[i] > a[i + w] { a[i] } else { a[i + w] };
+            }
+            w /= 2;
+        }
+        // The fold starts from 0: every |x| is at least +0, so the tree's maximum is the same.
+        a[0]
+    };
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut c = [0i32; QK_ACT];
+    for i in 0..QK_ACT {
+        let v = super::round_to_i8(xs[i] * id);
+        q[i] = v;
+        u[i] = (v as u8) ^ 0x80;
+        c[i] = i32::from(v);
+    }
+    (d, c.iter().sum())
 }
 
 /// `gelu(x + bias)` per row (exact GELU, as `add_bias_gelu`), quantized; `x` is not written.

@@ -12,6 +12,7 @@
 //! batch, order, thread count, budget or mode.
 
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -23,6 +24,12 @@ use crate::error::{Result, RuntimeError};
 use crate::exec::{ColumnSplit, Exec};
 use crate::pool::WorkerPool;
 use crate::pooling::Pooling;
+
+/// The sequence length at which attention costs about as much per token as the matmuls, for
+/// balancing the workers' loads: MiniLM's profile at 256-token passages gives attention about
+/// as much thread time as its matmuls (docs/PERFORMANCE.md). Only the balance depends on it,
+/// never a result.
+const ATTENTION_TOKENS: u64 = 256;
 
 /// How a batch is spread over the worker threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -124,8 +131,8 @@ impl Plan {
                 t += len;
                 last += 1;
             }
-            for &i in &self.order[first..last] {
-                let r = batch.seqs[i].clone();
+            for k in first..last {
+                let r = batch.seqs[self.order[k]].clone();
                 let at = self.ids.len() - start;
                 self.seqs.push(at..at + r.len());
                 self.ids.extend_from_slice(&batch.ids[r.clone()]);
@@ -138,6 +145,86 @@ impl Plan {
                 tokens: start..self.ids.len(),
             });
             first = last;
+        }
+    }
+
+    /// Longest first, then spread over `workers` so that they finish together: the sequences
+    /// are dealt, longest first, to the least-loaded of `workers · ⌈tokens / (workers ·
+    /// budget)⌉` micro-batches (LPT scheduling; a new one is opened when the least-loaded one
+    /// has no room under `budget`, so a longer sequence runs alone), and the micro-batches run
+    /// most expensive first. Cutting the sorted run greedily instead left one worker idle
+    /// through the last micro-batch of every call (see docs/PERFORMANCE.md, "No idle tail").
+    ///
+    /// The load of a sequence of `len` tokens is `len · (len + ATTENTION_TOKENS)`: per-token
+    /// matmuls plus attention, which grows with the length.
+    fn fill_balanced(&mut self, batch: &Batch<'_>, budget: usize, workers: usize) {
+        let n = batch.len();
+        let total = batch.tokens();
+        // Rounds of one micro-batch per worker, filled to 7/8 of the budget on average so that
+        // the least-loaded one has room for the next text (else a small extra one is opened).
+        let per_round = (workers.saturating_mul(budget) / 8)
+            .saturating_mul(7)
+            .max(1);
+        let bins = workers
+            .saturating_mul(total.div_ceil(per_round))
+            .clamp(1, n.max(1));
+        let mut sorted: Vec<usize> = (0..n).collect();
+        sorted.sort_unstable_by_key(|&i| (Reverse(batch.seqs[i].len()), i));
+        // Per micro-batch: its load, tokens and sequences; a min-heap of (load, index).
+        let mut load = vec![0u64; bins];
+        let mut tokens = vec![0usize; bins];
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); bins];
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> =
+            (0..bins).map(|b| Reverse((0, b))).collect();
+        for &i in &sorted {
+            let len = batch.seqs[i].len();
+            let cost = len as u64 * (len as u64 + ATTENTION_TOKENS);
+            let b = match heap.peek() {
+                Some(&Reverse((_, b))) if tokens[b] == 0 || tokens[b] + len <= budget => {
+                    heap.pop();
+                    b
+                }
+                _ => {
+                    load.push(0);
+                    tokens.push(0);
+                    members.push(Vec::new());
+                    load.len() - 1
+                }
+            };
+            load[b] += cost;
+            tokens[b] += len;
+            members[b].push(i);
+            heap.push(Reverse((load[b], b)));
+        }
+        let mut run: Vec<usize> = (0..members.len()).filter(|&b| tokens[b] > 0).collect();
+        run.sort_unstable_by_key(|&b| (Reverse(load[b]), b));
+        self.order.clear();
+        self.ids.clear();
+        self.types.clear();
+        self.seqs.clear();
+        self.batches.clear();
+        for b in run {
+            let (first, start) = (self.order.len(), self.ids.len());
+            for &i in &members[b] {
+                self.push(batch, i, start);
+            }
+            self.batches.push(MicroBatch {
+                texts: first..self.order.len(),
+                tokens: start..self.ids.len(),
+            });
+        }
+    }
+
+    /// Appends sequence `i` to the run order and the packed ids of the micro-batch whose first
+    /// token is `start`.
+    fn push(&mut self, batch: &Batch<'_>, i: usize, start: usize) {
+        let r = batch.seqs[i].clone();
+        let at = self.ids.len() - start;
+        self.order.push(i);
+        self.seqs.push(at..at + r.len());
+        self.ids.extend_from_slice(&batch.ids[r.clone()]);
+        if let Some(types) = batch.types {
+            self.types.extend_from_slice(&types[r]);
         }
     }
 
@@ -316,16 +403,13 @@ impl Scheduler {
             Parallelism::AcrossTexts => false,
             Parallelism::Auto => threads > 1 && n < threads,
         };
-        // Across texts, a small batch is cut so that every worker gets a share.
-        let budget = if within {
-            self.config.token_budget
+        // Across texts, the micro-batches are balanced over the workers; within matmuls, one
+        // runs at a time.
+        if within || threads == 1 {
+            plan.fill(batch, true, self.config.token_budget);
         } else {
-            self.config
-                .token_budget
-                .min(batch.tokens().div_ceil(threads))
-                .max(1)
-        };
-        plan.fill(batch, true, budget);
+            plan.fill_balanced(batch, self.config.token_budget, threads);
+        }
         let plan = &*plan;
         let workers = if within {
             1
@@ -440,6 +524,70 @@ mod tests {
         assert_eq!(
             plan.batch(&plan.batches[0], false).ids,
             [0, 1, 2, 3, 4, 5, 6]
+        );
+    }
+
+    #[test]
+    fn balanced_plans_give_the_workers_equal_loads_under_the_budget() {
+        // Four passages on two workers: greedy cuts gave [300], [280], [250, 200] (one worker
+        // idle through the third); dealt to the least loaded, [280, 250] and [300, 200].
+        let passages = [250usize, 300, 200, 280];
+        let mut seqs = Vec::new();
+        let mut at = 0;
+        for l in passages {
+            seqs.push(at..at + l);
+            at += l;
+        }
+        let ids: Vec<u32> = (0..at as u32).collect();
+        let batch = Batch::new(&ids, &seqs);
+        let mut plan = Plan::default();
+        plan.fill_balanced(&batch, 824, 2);
+        assert_eq!(lens(&plan), [vec![280, 250], vec![300, 200]]);
+        assert_eq!(plan.order, [3, 0, 1, 2]);
+        let first = plan.batch(&plan.batches[0], false);
+        assert_eq!(first.ids[..3], [750, 751, 752]);
+        assert_eq!(first.seqs, [0..280, 280..530]);
+        // Many short texts: a multiple of the workers, each under the budget, every text once.
+        let short: Vec<usize> = (0..300).map(|i| 5 + (i * 37) % 60).collect();
+        let mut seqs = Vec::new();
+        let mut at = 0;
+        for &l in &short {
+            seqs.push(at..at + l);
+            at += l;
+        }
+        let ids: Vec<u32> = (0..at as u32).collect();
+        let batch = Batch::new(&ids, &seqs);
+        let cost = |l: usize| (l * (l + ATTENTION_TOKENS as usize)) as u64;
+        for (budget, workers) in [(824, 2), (600, 3), (2000, 2), (100_000, 4)] {
+            plan.fill_balanced(&batch, budget, workers);
+            let mut seen = plan.order.clone();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..short.len()).collect::<Vec<_>>());
+            let tokens: Vec<usize> = plan.batches.iter().map(|b| b.tokens.len()).collect();
+            assert!(tokens.iter().all(|&t| t <= budget), "{tokens:?}");
+            assert_eq!(
+                plan.batches.len() % workers,
+                0,
+                "{budget} {workers}: {tokens:?}"
+            );
+            // LPT: no two loads differ by more than the largest text's.
+            let loads: Vec<u64> = (0..plan.batches.len())
+                .map(|b| {
+                    plan.seqs[plan.batches[b].texts.clone()]
+                        .iter()
+                        .map(|r| cost(r.len()))
+                        .sum()
+                })
+                .collect();
+            let (lo, hi) = (loads.iter().min().unwrap(), loads.iter().max().unwrap());
+            assert!(hi - lo <= cost(64), "{budget} {workers}: {loads:?}");
+        }
+        // A sequence over the budget runs alone.
+        plan.fill_balanced(&batch, 40, 2);
+        assert!(
+            plan.batches
+                .iter()
+                .all(|b| b.tokens.len() <= 40 || b.texts.len() == 1)
         );
     }
 

@@ -135,7 +135,65 @@ fn splitter<'e>(exec: &Exec<'e>, m: usize, k: usize, n: usize) -> Option<&'e dyn
         .filter(|s| s.parts() > 1 && n >= 2 * SPLIT_ALIGN && m * k * n >= MIN_SPLIT_MACS)
 }
 
+impl MatmulScratch {
+    /// The quantized activations the next matmul reads, for a fused kernel that produces them
+    /// directly (see [`Matrix::reads_act16`] and [`Matrix::matmul_quantized`]).
+    pub fn activations_mut(&mut self) -> &mut QuantizedActivations {
+        &mut self.qa
+    }
+}
+
 impl<'a> Matrix<'a> {
+    /// Whether this matrix's matmul reads [`QuantizedActivations`] in the 16-value layout of
+    /// [`QuantizedActivations::quantize_with`] (Q8_0, and the quantized types llama.cpp does not
+    /// dot in its own 32-value blocks): then a fused kernel may produce them
+    /// (`Kernels::{bias_gelu,add_layer_norm,layer_norm,rms_norm}_quantize`) and
+    /// [`Matrix::matmul_quantized`] use them, bit-identical to [`Matrix::matmul`].
+    pub fn reads_act16(&self) -> bool {
+        match self.data {
+            MatrixData::Q8_0(_) => true,
+            MatrixData::Quant(ty, _) => !ty.block_activations(),
+            MatrixData::Float(_) => false,
+        }
+    }
+
+    /// [`Matrix::matmul_shared_input`] on activations already quantized into `scratch`
+    /// ([`MatmulScratch::activations_mut`]), for matrices that [`Matrix::reads_act16`].
+    ///
+    /// # Panics
+    /// If a matrix does not read that layout, or the activations are not `m × k`.
+    pub fn matmul_shared_quantized<const N: usize>(
+        exec: &Exec<'_>,
+        m: usize,
+        mats: [MatmulOutput<'_, '_>; N],
+        scratch: &mut MatmulScratch,
+    ) {
+        for (w, _, _) in &mats {
+            assert!(
+                w.reads_act16() && scratch.qa.m() == m && scratch.qa.k() == w.k,
+                "matmul_shared_quantized: activations are {} × {}, the {} matrix needs {m} × {}",
+                scratch.qa.m(),
+                scratch.qa.k(),
+                w.type_name(),
+                w.k
+            );
+        }
+        Matrix::products(exec, &[], m, mats, scratch);
+    }
+
+    /// [`Matrix::matmul`] on activations already quantized into `scratch` (see
+    /// [`Matrix::matmul_shared_quantized`]).
+    pub fn matmul_quantized(
+        &self,
+        exec: &Exec<'_>,
+        m: usize,
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        scratch: &mut MatmulScratch,
+    ) {
+        Matrix::matmul_shared_quantized(exec, m, [(self, bias, y)], scratch);
+    }
+
     /// Binds tensor `name`, checking that its shape is `[k, n]` (ggml order) and its type one
     /// the kernels compute with.
     pub fn bind(file: &'a GgufFile, name: &str, k: usize, n: usize) -> Result<Matrix<'a>> {
@@ -269,7 +327,21 @@ impl<'a> Matrix<'a> {
                 None => scratch.qa.quantize_with(kernels, x, m, k),
             }
         }
+        Matrix::products(exec, x, m, mats, scratch);
+    }
+
+    /// The products of [`Matrix::matmul_shared_input`] once `scratch` holds the quantized
+    /// activations (`x` is read only by float matrices).
+    fn products<const N: usize>(
+        exec: &Exec<'_>,
+        x: &[f32],
+        m: usize,
+        mats: [MatmulOutput<'_, '_>; N],
+        scratch: &mut MatmulScratch,
+    ) {
+        let kernels = exec.kernels;
         for (w, bias, y) in mats {
+            let k = w.k;
             let op = match w.data {
                 MatrixData::Q8_0(q) => Operand::Q8(q, &scratch.qa),
                 MatrixData::Quant(ty, q) => Operand::Quant(ty, q, &scratch.qa),

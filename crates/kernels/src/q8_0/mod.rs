@@ -19,6 +19,7 @@
 //! too) and the float steps are the same fused operations in the same order, so all ISAs agree
 //! bit for bit, and a row's result never depends on the tile it was computed in.
 
+mod fused;
 pub(crate) mod scalar;
 
 #[cfg(target_arch = "x86_64")]

@@ -394,9 +394,17 @@ impl BertWeights<'_> {
             }
         }
         drop(embed_timer);
+        // Whether the last norm already quantized `x` for the next layer's Q, K and V.
+        let mut x_quantized = self.fuse_norm(0);
         {
             let _t = profile::scope(Op::Norm);
-            kernels.layer_norm(x, d, self.embd_norm_w, Some(self.embd_norm_b), c.eps);
+            let (w, b) = (self.embd_norm_w, Some(self.embd_norm_b));
+            if x_quantized {
+                let qa = s.matmul.activations_mut();
+                kernels.layer_norm_quantize(x, d, w, b, c.eps, qa);
+            } else {
+                kernels.layer_norm(x, d, w, b, c.eps);
+            }
         }
 
         let q = grow(&mut s.q, t * d);
@@ -413,19 +421,18 @@ impl BertWeights<'_> {
         } else {
             0
         };
-        for l in &self.layers {
+        for (i, l) in self.layers.iter().enumerate() {
             let qkv_timer = profile::scope_ops(Op::Qkv, 2 * t64 * d64 * 3 * d64);
-            Matrix::matmul_shared_input(
-                exec,
-                x,
-                t,
-                [
-                    (&l.q, Some(l.q_b), &mut *q),
-                    (&l.k, Some(l.k_b), &mut *k),
-                    (&l.v, Some(l.v_b), &mut *v),
-                ],
-                &mut s.matmul,
-            );
+            let qkv = [
+                (&l.q, Some(l.q_b), &mut *q),
+                (&l.k, Some(l.k_b), &mut *k),
+                (&l.v, Some(l.v_b), &mut *v),
+            ];
+            if x_quantized {
+                Matrix::matmul_shared_quantized(exec, t, qkv, &mut s.matmul);
+            } else {
+                Matrix::matmul_shared_input(exec, x, t, qkv, &mut s.matmul);
+            }
             drop(qkv_timer);
             let attn_timer = profile::scope_ops(Op::Attention, attn_ops);
             for r in seqs {
@@ -447,28 +454,65 @@ impl BertWeights<'_> {
                 let _t = profile::scope_ops(Op::AttnOut, 2 * t64 * d64 * d64);
                 l.o.matmul(exec, ctx, t, Some(l.o_b), tmp, &mut s.matmul);
             }
+            // The FFN's input, quantized by the norm that produces it when FFN-up reads Q8_0.
+            let fuse_up = l.up.reads_act16();
             {
                 let _t = profile::scope(Op::Norm);
-                kernels.add_layer_norm(x, tmp, d, l.attn_norm_w, Some(l.attn_norm_b), c.eps);
+                let (w, b) = (l.attn_norm_w, Some(l.attn_norm_b));
+                if fuse_up {
+                    let qa = s.matmul.activations_mut();
+                    kernels.add_layer_norm_quantize(x, tmp, d, w, b, c.eps, qa);
+                } else {
+                    kernels.add_layer_norm(x, tmp, d, w, b, c.eps);
+                }
             }
             {
                 let _t = profile::scope_ops(Op::FfnUp, 2 * t64 * d64 * f64_);
-                l.up.matmul(exec, x, t, None, ff, &mut s.matmul);
+                if fuse_up {
+                    l.up.matmul_quantized(exec, t, None, ff, &mut s.matmul);
+                } else {
+                    l.up.matmul(exec, x, t, None, ff, &mut s.matmul);
+                }
             }
+            // `gelu(ff + b)` straight into FFN-down's activations (no f32 pass over `ff`).
+            let fuse_down = l.down.reads_act16();
             {
                 let _t = profile::scope(Op::Activation);
-                kernels.add_bias_gelu(ff, l.up_b);
+                if fuse_down {
+                    kernels.bias_gelu_quantize(ff, l.up_b, s.matmul.activations_mut());
+                } else {
+                    kernels.add_bias_gelu(ff, l.up_b);
+                }
             }
             {
                 let _t = profile::scope_ops(Op::FfnDown, 2 * t64 * f64_ * d64);
-                l.down
-                    .matmul(exec, ff, t, Some(l.down_b), tmp, &mut s.matmul);
+                let b = Some(l.down_b);
+                if fuse_down {
+                    l.down.matmul_quantized(exec, t, b, tmp, &mut s.matmul);
+                } else {
+                    l.down.matmul(exec, ff, t, b, tmp, &mut s.matmul);
+                }
             }
+            x_quantized = self.fuse_norm(i + 1);
             {
                 let _t = profile::scope(Op::Norm);
-                kernels.add_layer_norm(x, tmp, d, l.out_norm_w, Some(l.out_norm_b), c.eps);
+                let (w, b) = (l.out_norm_w, Some(l.out_norm_b));
+                if x_quantized {
+                    let qa = s.matmul.activations_mut();
+                    kernels.add_layer_norm_quantize(x, tmp, d, w, b, c.eps, qa);
+                } else {
+                    kernels.add_layer_norm(x, tmp, d, w, b, c.eps);
+                }
             }
         }
+    }
+
+    /// Whether the norm before layer `i` should quantize its output for that layer's Q, K and
+    /// V (all three read the 16-value Q8_0 activations; there is no layer `n_layer`).
+    fn fuse_norm(&self, i: usize) -> bool {
+        self.layers
+            .get(i)
+            .is_some_and(|l| l.q.reads_act16() && l.k.reads_act16() && l.v.reads_act16())
     }
 
     fn check_batch(

@@ -2,12 +2,16 @@
 # Python-engine benchmark (docs/PERFORMANCE.md, "Python: Daft and Ray"): bench-sentences through
 # the CLI, Daft + ggufembed, Daft + sentence-transformers and Ray map_batches with each, in one
 # run on this machine. Prints one table row per configuration: texts/s, tokens/s, model-load
-# time per worker, peak RSS (the whole process tree's high-water mark, from getrusage of the
-# driver and its children).
+# time per worker, peak memory (the process tree's summed PSS); see scripts/bench_python.py.
+# Run it under `nice -n -10` on a shared machine (the build steps are cached after the first).
 #
 #   scripts/bench-python.sh [MODEL.gguf] [TEXTS.jsonl]
 #       defaults: ../shared/models/all-MiniLM-L6-v2.q8_0.gguf, ../shared/fixtures/bench-sentences.jsonl
-#   BENCH_REPEATS=3     runs per configuration (the median is reported)
+#   BENCH_REPEATS=3     runs per configuration (the median is reported), interleaved
+#   BENCH_ST_REPEATS=   runs of the sentence-transformers rows (default: BENCH_REPEATS)
+#   BENCH_LIMIT=0       the first N texts only (0: all)
+#   BENCH_BATCH=256     rows per Daft UDF / Ray map_batches call
+#   BENCH_ONLY=         comma-separated engines to run (cli,daft,ray; default all)
 #   BENCH_PEERS=0       skip sentence-transformers (no torch install)
 #   BENCH_PROFILE=dev   build the wheel and CLI in the dev profile instead of release
 #
@@ -21,6 +25,10 @@ cd "$(dirname "$0")/.."
 model=${1:-../shared/models/all-MiniLM-L6-v2.q8_0.gguf}
 texts=${2:-../shared/fixtures/bench-sentences.jsonl}
 repeats=${BENCH_REPEATS:-3}
+limit=${BENCH_LIMIT:-0}
+batch=${BENCH_BATCH:-256}
+only=${BENCH_ONLY:-}
+st_repeats=${BENCH_ST_REPEATS:-0}
 peers=${BENCH_PEERS:-1}
 profile=${BENCH_PROFILE:-release}
 [ -f "$model" ] || { echo "error: no model at $model" >&2; exit 1; }
@@ -53,5 +61,8 @@ pip_install --force-reinstall --no-deps "$(ls -t target/bench-wheels/ggufembed-*
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# model $model, texts $texts, $repeats runs each (median), $profile build"
+echo "# before: $(uptime)"
 "$py" scripts/bench_python.py --cli "$cli" --model "$model" --texts "$texts" \
-    --repeats "$repeats" ${st_model:+--st-model "$st_model"}
+    --repeats "$repeats" --st-repeats "$st_repeats" --limit "$limit" --batch-size "$batch" ${only:+--only "$only"} \
+    ${st_model:+--st-model "$st_model"}
+echo "# after: $(uptime)"

@@ -5,6 +5,9 @@
 #   scripts/python-test.sh           core suite, then the Daft (native runner) and Ray tests
 #                                    when daft and ray install from PyPI
 #   scripts/python-test.sh --core    core suite only (no daft/ray install)
+#   scripts/python-test.sh --full    also the opt-in tests marked `full` (all 2,000 of
+#                                    bench-sentences through Daft's two entry points; needs
+#                                    ../shared; 1.5 min more at load ~30)
 #
 # Needs python3 with venv and pip, and PyPI. Venv: target/python-venv (override with
 # GGUFEMBED_PY_VENV). The wheel is built in the dev profile (the workspace tests' artefacts are
@@ -16,7 +19,13 @@ cd "$(dirname "$0")/.."
 . scripts/lib/needs.sh
 
 core_only=false
-[ "${1:-}" = --core ] && core_only=true
+full=false
+case "${1:-}" in
+    --core) core_only=true ;;
+    --full) full=true ;;
+    "") ;;
+    *) echo "usage: scripts/python-test.sh [--core | --full]" >&2; exit 2 ;;
+esac
 
 venv=${GGUFEMBED_PY_VENV:-target/python-venv}
 if ! need_cmd python3 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -61,8 +70,7 @@ echo "-- pytest"
 # From python/ with the venv's pytest (not `python -m pytest`, which would put python/ on
 # sys.path and import the source tree, which has no compiled module, instead of the wheel).
 cd python
-if $extras; then
-    "../$venv/bin/pytest" -p no:cacheprovider -q
-else
-    "../$venv/bin/pytest" -p no:cacheprovider -q -m "not daft and not ray"
-fi
+marks="not full"
+$full && marks=""
+$extras || marks="not daft and not ray${marks:+ and $marks}"
+"../$venv/bin/pytest" -p no:cacheprovider -q ${marks:+-m "$marks"}

@@ -2,7 +2,8 @@
 process): `python ray_job.py ray-data|daft-ray MODEL TEXTS.jsonl OUT.npy`.
 
 ray-data: Dataset.map_batches(ggufembed.ray.GgufEmbedder, concurrency=2, num_cpus=1,
-batch_format="pyarrow"); daft-ray: ggufembed.daft.GgufEmbedder on daft.set_runner_ray().
+batch_format="pyarrow"); daft-ray: ggufembed.daft.GgufEmbedder and the AI provider
+(daft.functions.embed_text) on daft.set_runner_ray(), stacked (2, n, dim).
 Both on a local cluster of 2 CPUs; the embeddings are written in input order.
 """
 
@@ -45,16 +46,26 @@ if mode == "ray-data":
     np.save(out_path, out.astype(np.float32, copy=False))
 elif mode == "daft-ray":
     import daft
+    from daft.functions import embed_text
 
     import ggufembed.daft
 
     daft.set_runner_ray(noop_if_initialized=True)
+    # Both entry points on the one cluster: the @daft.cls class (2 workers x 1 thread) and the
+    # AI provider through daft.functions.embed_text; saved stacked, (2, n, dim).
     emb = ggufembed.daft.GgufEmbedder(model, threads=1, max_concurrency=2, batch_size=256)
     df = daft.from_pydict({"id": list(range(len(texts))), "text": texts}).into_partitions(4)
-    df = df.with_column("e", emb.embed(df["text"])).sort("id").collect()
-    arr = df.to_arrow().column("e").combine_chunks()
-    arr = arr.storage if hasattr(arr, "storage") else arr
-    np.save(out_path, arr.flatten().to_numpy().reshape(len(texts), -1))
+    df = df.with_column("e", emb.embed(df["text"]))
+    df = df.with_column(
+        "p", embed_text(df["text"], provider=ggufembed.daft.provider(threads=1), model=model)
+    )
+    table = df.sort("id").collect().to_arrow()
+    outs = []
+    for name in ("e", "p"):
+        arr = table.column(name).combine_chunks()
+        arr = arr.storage if hasattr(arr, "storage") else arr
+        outs.append(arr.flatten().to_numpy().reshape(len(texts), -1))
+    np.save(out_path, np.stack(outs))
 else:
     sys.exit(f"unknown mode {mode}")
 ray.shutdown()

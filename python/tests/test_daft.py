@@ -86,3 +86,22 @@ def test_provider_dimensions_and_errors(texts):
                    dimensions=dim + 1)
     with pytest.raises(FileNotFoundError, match="cannot read"):
         embed_text(df["text"], provider=ggufembed.daft.provider(), model="/no/such.gguf")
+
+
+@pytest.mark.full
+def test_all_bench_sentences_through_both_entry_points(session_tmp):
+    """All of bench-sentences (opt-in: ``-m full``; the default suite runs a 400-text slice)."""
+    from daft.functions import embed_text
+
+    texts = bench_texts()
+    want = cli_embed(MODEL, texts, session_tmp)
+    dim = ggufembed.read_dim(str(MODEL))
+    emb = ggufembed.daft.GgufEmbedder(str(MODEL), threads=2, batch_size=256)
+    df = daft.from_pydict({"id": list(range(len(texts))), "text": texts})
+    df = df.with_column("e", emb.embed(df["text"]))
+    df = df.with_column(
+        "p", embed_text(df["text"], provider=ggufembed.daft.provider(threads=2), model=str(MODEL))
+    )
+    df = df.sort("id").collect()
+    assert_bits_equal(column(df, "e", dim), want)
+    assert_bits_equal(column(df, "p", dim), want)

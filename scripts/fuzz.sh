@@ -12,6 +12,8 @@
 # `cargo run -p ggufembed-testkit --example write_fuzz_seeds`). A crash leaves its input in
 # fuzz/artifacts/TARGET/ and makes the script fail.
 #
+# FUZZ_ARGS: more libFuzzer flags, e.g. FUZZ_ARGS=-runs=1000000 to stop a long run at 1 M
+# executions (-max_total_time=SECONDS still caps it).
 # FUZZ_SANITIZER=address|none (default address for one target, none for `ci`). cargo-fuzz
 # needs nightly-only flags; on a stable toolchain RUSTC_BOOTSTRAP=1 lets them through.
 # cargo-fuzz is installed (`cargo install cargo-fuzz --locked`) when missing.
@@ -41,23 +43,28 @@ fuzz_parse() {
             -rss_limit_mb=2048 -print_final_stats=1)
 }
 
-# max_len per target: models need room for a few KB of tensors; texts and lines do not.
+# max_len per target: models need room for a few KB of tensors; texts and lines do not. The
+# tokenizers' and embed_tiny's checks (truncation to < 32 ids, a 16-token context) are
+# crossed by a few dozen bytes, and an execution's cost grows with the text (the tokenizer,
+# run twice per text, with every comparison traced): 1 KB keeps the rate up.
 max_len() {
     case $1 in
         open_model) echo 65536 ;;
+        embed_tiny | tokenize_*) echo 1024 ;;
         *) echo 4096 ;;
     esac
 }
 
 # fuzz_one TARGET SECONDS SANITIZER CORPUS: runs one of fuzz/'s targets.
 fuzz_one() {
-    local target=$1 seconds=$2 sanitizer=$3 corpus=$4
+    local target=$1 seconds=$2 sanitizer=$3 corpus=$4 extra
+    read -ra extra <<< "${FUZZ_ARGS:-}"
     mkdir -p "fuzz/$corpus" "fuzz/artifacts/$target"
     (cd fuzz &&
         RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer "$sanitizer" "$target" "$corpus" \
             "seeds/$target" -- -max_total_time="$seconds" -max_len="$(max_len "$target")" \
             -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -seed="${FUZZ_SEED:-0}" \
-            -artifact_prefix="artifacts/$target/")
+            -artifact_prefix="artifacts/$target/" "${extra[@]}")
 }
 
 case "${1:-600}" in

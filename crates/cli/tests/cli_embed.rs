@@ -144,6 +144,31 @@ fn malformed_lines_are_errors_naming_the_line() {
     }
 }
 
+/// A line over `MAX_LINE_BYTES` (16 MiB) is an error naming it, in both input modes, read no
+/// further than the cap (the reader once buffered a line whole, however long).
+#[test]
+fn a_line_over_the_cap_is_an_error_naming_it() {
+    let (_dir, m) = model();
+    let max = ggufembed_cli::input::MAX_LINE_BYTES;
+    for (text_lines, first) in [(true, &b"ok\n"[..]), (false, &b"{\"text\":\"ok\"}\n"[..])] {
+        let mut input = first.to_vec();
+        input.resize(first.len() + max + 1, b'x');
+        input.push(b'\n');
+        let args: &[&str] = if text_lines {
+            &["embed", "-m", &m, "--text-lines"]
+        } else {
+            &["embed", "-m", &m]
+        };
+        let out = run(args, &input);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            err.trim_end(),
+            format!("error: input line 2 is longer than {max} bytes, the limit per line")
+        );
+    }
+}
+
 #[test]
 fn tokenize_prints_ids_with_specials_untruncated() {
     let (_dir, m) = model();

@@ -3,7 +3,8 @@
 //! - `fuzz/models/tiny-bert-{f32,q8_0}.gguf`: tiny valid BERTs (a few KB: width 32, one layer,
 //!   16 positions, the testkit's 36-piece vocabulary), loaded by `embed_tiny` and the seeds of
 //!   `open_model`, with one variant per registered architecture name (`general.architecture`
-//!   renamed, so mutations reach every architecture's metadata checks);
+//!   renamed, so mutations reach every architecture's metadata checks), and a narrower F32
+//!   one (width 8, 8 positions: 4 KB, most of it metadata) seeding `open_model`;
 //! - `fuzz/dicts/{wordpiece,sentencepiece,bpe}.gguf`: vocabulary-only files (the `tokenizer.*`
 //!   keys alone) for the `tokenize_*` targets: WordPiece from the tiny BERT, SentencePiece from
 //!   `../shared/models/tiny-embeddinggemma.q8_0.gguf`, byte-level BPE from
@@ -75,6 +76,20 @@ fn main() {
             fs::metadata(&path).unwrap().len()
         );
     }
+    // Width 8 needs F32 (a Q8_0 row is whole 32-element blocks): the smallest valid model, so
+    // that most of `open_model`'s mutations land in metadata and shapes.
+    let narrow = TinyBert {
+        n_embd: 8,
+        n_ff: 8,
+        n_ctx: 8,
+        ..tiny(GgmlType::F32)
+    }
+    .write(&corpus, "tiny-bert-w8-f32.gguf");
+    println!(
+        "{} ({} bytes)",
+        narrow.display(),
+        fs::metadata(&narrow).unwrap().len()
+    );
     for arch in ggufembed_runtime::registry::ARCHITECTURES {
         if arch.name == "bert" {
             continue;

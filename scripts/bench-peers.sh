@@ -8,10 +8,11 @@
 #
 # Defaults: ../shared/models/all-MiniLM-L6-v2.q8_0.gguf on ../shared/fixtures/bench-sentences.jsonl
 # and bench-passages.jsonl. Env:
-#   THREADS (2), RUNS (3), N_BATCH (512: llama.cpp's best here)
+#   THREADS (2), RUNS (3), N_BATCH (512: llama.cpp's best here), LLAMA_POOLING (mean; `last`
+#     for Qwen3-Embedding: llama-embedding's --pooling)
 #   LLAMA_CPP_DIR (.tools/llama.cpp): llama.cpp's tools, built by scripts/peers/build-llama.sh
 #     (from the llama-cpp-python sdist on PyPI, GGML_NATIVE=ON) when missing
-#   LLAMA_VIA (cli): `cli` runs `llama-embedding -f TEXTS --pooling mean -c N_BATCH -b N_BATCH
+#   LLAMA_VIA (cli): `cli` runs `llama-embedding -f TEXTS --pooling LLAMA_POOLING -c N_BATCH -b N_BATCH
 #     -ub N_BATCH -t THREADS --embd-normalize 2 --embd-output-format array` (every vector printed;
 #     the default output format also prints an n×n similarity matrix, quadratic in the texts);
 #     `python` runs scripts/peers/llama_embed.py through llama-cpp-python (built into PEERS_VENV)
@@ -19,6 +20,7 @@
 #     safetensors, numpy (made here when missing)
 #   PEERS_ONNX (target/peers-onnx): the ONNX files (scripts/peers/ort_embed.py build, from the
 #     original model that scripts/fetch-minilm.sh downloads); ORT runs only for all-MiniLM-L6-v2
+#   OURS: a built ggufembed binary to time instead of building target/release/ggufembed
 #   ORT_FP32 (1): also time ORT fp32; ACCURACY (1): the cosine table; SKIP_LLAMA=1, SKIP_ORT=1
 # Token counts are ours (the model's own tokenizer, special tokens included), so tokens/s compare
 # the same work. ORT tokenizes with Hugging Face `tokenizers`, batch 8, length-sorted, max length
@@ -35,6 +37,7 @@ fi
 threads=${THREADS:-2}
 runs=${RUNS:-3}
 n_batch=${N_BATCH:-512}
+llama_pooling=${LLAMA_POOLING:-mean}
 venv=${PEERS_VENV:-target/peers-venv}
 onnx=${PEERS_ONNX:-target/peers-onnx}
 llama_dir=${LLAMA_CPP_DIR:-.tools/llama.cpp}
@@ -46,8 +49,11 @@ ort_fp32=${ORT_FP32:-1}
 ref=$shared/fixtures/minilm-dev-reference.jsonl
 case "$(basename "$model")" in all-MiniLM-L6-v2.*) ;; *) skip_ort=1 ;; esac
 
-cargo build --release --locked -q -p ggufembed-cli --bin ggufembed
-ours=${CARGO_TARGET_DIR:-target}/release/ggufembed
+ours=${OURS:-}
+if [ -z "$ours" ]; then
+    cargo build --release --locked -q -p ggufembed-cli --bin ggufembed
+    ours=${CARGO_TARGET_DIR:-target}/release/ggufembed
+fi
 
 if [ "$skip_llama" != 1 ] && [ "$via" = cli ]; then
     [ -x "$llama_dir/bin/llama-embedding" ] || LLAMA_CPP_DIR=$llama_dir scripts/peers/build-llama.sh >&2
@@ -93,7 +99,7 @@ for l in open(sys.argv[1], encoding="utf-8"):
 run_ours() { "$ours" embed -m "$model" -i "$1" -o /dev/null --threads "$threads"; }
 run_llama() {
     if [ "$via" = cli ]; then
-        "$llama_dir/bin/llama-embedding" -m "$model" -f "$2" --pooling mean -c "$n_batch" -b "$n_batch" \
+        "$llama_dir/bin/llama-embedding" -m "$model" -f "$2" --pooling "$llama_pooling" -c "$n_batch" -b "$n_batch" \
             -ub "$n_batch" -t "$threads" -tb "$threads" --embd-normalize 2 --embd-output-format array 2>/dev/null
     else
         "$venv/bin/python" scripts/peers/llama_embed.py "$model" "$1" "$threads" "$n_batch"

@@ -25,6 +25,7 @@ pub mod profile;
 pub mod qwen3;
 pub mod registry;
 mod rope_tables;
+mod rotary_attention;
 pub mod scheduler;
 pub mod tokenizer;
 pub mod weights;

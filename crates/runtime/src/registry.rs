@@ -77,6 +77,14 @@ pub trait Architecture: Sized + Send + Sync + fmt::Debug + 'static {
     const GPU: bool = false;
 }
 
+/// Reads and validates a model of architecture `A` — hyper-parameters, and every tensor's
+/// presence, shape and type, by binding the weights once — and returns the model alone (what
+/// each module's `XModel::load` was: its `read`, then its `bind`). `arch` is the value of
+/// `general.architecture`.
+pub fn load_model<A: Architecture>(file: &GgufFile, arch: &str) -> Result<A> {
+    A::load(file, arch).map(|(model, _weights)| model)
+}
+
 /// Implements [`Architecture`] for a module of the usual shape:
 ///
 /// - `XModel::load(file: &GgufFile, arch: &str) -> Result<XModel>` (or, to bind only once, a

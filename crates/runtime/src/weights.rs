@@ -388,6 +388,20 @@ impl<'a> Matrix<'a> {
     }
 }
 
+/// Rows of the embedding table `name` (`token_embd.weight`, `token_types.weight`), checked
+/// before any buffer is sized from it: a `[width, rows]` tensor with `1 ≤ rows ≤ u32::MAX` (ids
+/// are `u32`). `rows` names the count in the error (`n_vocab`, `n_types`). The table's type is
+/// checked when it is bound ([`Matrix::bind`]).
+pub(crate) fn table_rows(file: &GgufFile, name: &str, width: usize, rows: &str) -> Result<usize> {
+    match file.require_tensor(name)?.shape() {
+        [k, n] if *k == width as u64 && *n > 0 && *n <= u64::from(u32::MAX) => Ok(*n as usize),
+        s => Err(RuntimeError::tensor(
+            name,
+            format!("shape is {s:?}, expected [{width}, {rows}]"),
+        )),
+    }
+}
+
 /// Binds a 1-D F32 tensor of length `n` (norm weights, biases).
 pub fn bind_vector<'a>(file: &'a GgufFile, name: &str, n: usize) -> Result<&'a [f32]> {
     let info = file.require_tensor(name)?;

@@ -6,15 +6,17 @@ use std::ops::Range;
 
 mod common;
 
+use common::arch;
+
 use common::{parity, synth};
 use ggufembed_runtime::exec::Exec;
-use ggufembed_runtime::gguf_loader::{GgmlType, GgufError, GgufFile, GgufWriter, Value};
+use ggufembed_runtime::gguf_loader::{GgmlType, GgufFile, GgufWriter, Value};
 use ggufembed_runtime::kernels::kernels;
 use ggufembed_runtime::modern_bert::{
     GatedActivation, ModernBertModel, ModernBertScratch, ModernBertWeights,
 };
-use ggufembed_runtime::pool::WorkerPool;
-use ggufembed_runtime::{Pooling, RuntimeError, Tokenizer};
+use ggufembed_runtime::registry::load_model;
+use ggufembed_runtime::{Pooling, Tokenizer};
 
 const ARCH: &str = "modern-bert";
 
@@ -26,8 +28,7 @@ fn embed(
     pooling: Pooling,
     s: &mut ModernBertScratch,
 ) -> Vec<f32> {
-    let (ids, seqs) = parity::pack(texts);
-    run(w, exec, &ids, &seqs, pooling, s)
+    arch::embed::<ModernBertModel>(w, exec, texts, pooling, s)
 }
 
 fn run(
@@ -38,11 +39,7 @@ fn run(
     pooling: Pooling,
     s: &mut ModernBertScratch,
 ) -> Vec<f32> {
-    let rows: usize = seqs.iter().map(|r| pooling.rows(r.len())).sum();
-    let mut out = vec![0.0; rows * w.out_dim(pooling)];
-    w.forward(exec, ids, seqs, pooling, &mut out, s)
-        .expect("forward");
-    out
+    arch::run::<ModernBertModel>(w, exec, ids, seqs, pooling, s)
 }
 
 fn check_shared(quant: &str, bar: f64) {
@@ -53,7 +50,7 @@ fn check_shared(quant: &str, bar: f64) {
         return;
     };
     let file = GgufFile::open(path).expect("open the GGUF");
-    let model = ModernBertModel::load(&file, ARCH).expect("load the model");
+    let model = load_model::<ModernBertModel>(&file, ARCH).expect("load the model");
     let tokenizer = Tokenizer::from_gguf(&file).expect("tokenizer");
     let w = model.bind(&file).expect("bind");
     let exec = Exec::serial(kernels());
@@ -146,7 +143,7 @@ fn synthetic(q8_0: bool) -> GgufFile {
 }
 
 fn load(file: &GgufFile) -> ModernBertModel {
-    ModernBertModel::load(file, ARCH).expect("load the model")
+    load_model::<ModernBertModel>(file, ARCH).expect("load the model")
 }
 
 /// The graph written out plainly in f64 from the module docs (and Hugging Face's
@@ -318,45 +315,15 @@ fn window_keys_choose_the_global_layers() {
 /// between neighbours, with a fresh or a reused scratch, and with matmuls split across workers.
 #[test]
 fn batching_does_not_change_results() {
-    let pool = WorkerPool::new(2).unwrap();
-    let splitter = pool.splitter(2);
-    let serial = Exec::serial(kernels());
-    let split = Exec {
-        kernels: kernels(),
-        split: Some(&splitter),
-    };
     for q8_0 in [false, true] {
         let file = synthetic(q8_0);
-        let model = load(&file);
-        let tokenizer = Tokenizer::from_gguf(&file).unwrap();
-        let w = model.bind(&file).unwrap();
-        let t = texts(&tokenizer);
-        let (before, target, after) = (&t[1], &t[2], &t[3]);
-        for pooling in [Pooling::Mean, Pooling::Cls, Pooling::Last, Pooling::None] {
-            let alone = embed(
-                &w,
-                &serial,
-                &[target],
-                pooling,
-                &mut ModernBertScratch::default(),
-            );
-            let offset = pooling.rows(before.len()) * D;
-            let mut s = ModernBertScratch::default();
-            for exec in [&serial, &split] {
-                let packed = embed(&w, exec, &[before, target, after], pooling, &mut s);
-                assert_eq!(
-                    alone,
-                    packed[offset..offset + alone.len()],
-                    "q8_0 {q8_0} {pooling}: packed result differs (split: {})",
-                    exec.split.is_some()
-                );
-            }
-            let again = embed(&w, &serial, &[target], pooling, &mut s);
-            assert_eq!(
-                alone, again,
-                "q8_0 {q8_0} {pooling}: reused scratch differs"
-            );
-        }
+        let t = texts(&Tokenizer::from_gguf(&file).unwrap());
+        arch::assert_batch_invariant::<ModernBertModel>(
+            &file,
+            ARCH,
+            &format!("q8_0 {q8_0}"),
+            [&t[1], &t[2], &t[3]],
+        );
     }
 }
 
@@ -390,30 +357,11 @@ fn bad_batches_are_refused() {
 
 #[track_caller]
 fn assert_refused(file: &GgufFile, name: &str, needle: &str) {
-    let err = ModernBertModel::load(file, ARCH).expect_err("the file must be refused");
-    let msg = err.to_string();
-    let named = match &err {
-        RuntimeError::Metadata { key, .. } => key == name,
-        RuntimeError::Tensor { name: n, .. } => n == name,
-        RuntimeError::Gguf(GgufError::MissingTensor { name: n }) => n == name,
-        RuntimeError::Gguf(GgufError::MissingKey { key }) => key == name,
-        RuntimeError::Gguf(GgufError::WrongType { key, .. }) => key == name,
-        _ => false,
-    };
-    assert!(named, "error does not name {name}: {err:?}");
-    assert!(msg.contains(name) && msg.contains(needle), "{msg}");
+    arch::assert_refused::<ModernBertModel>(file, ARCH, name, needle);
 }
 
 fn with_meta(key: &str, value: Option<Value>) -> GgufFile {
-    let key = format!("{ARCH}.{key}");
-    synth::rewrite(
-        &synthetic(false),
-        |md| match &value {
-            Some(v) => common::set(md, &key, v.clone()),
-            None => md.retain(|(k, _)| *k != key),
-        },
-        |_, shape| Some(shape),
-    )
+    arch::with_meta(&synthetic(false), ARCH, key, value)
 }
 
 #[test]

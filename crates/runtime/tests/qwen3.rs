@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
+use common::{arch, synth};
+
 use ggufembed_runtime::exec::Exec;
-use ggufembed_runtime::gguf_loader::{GgmlType, GgufError, GgufFile, GgufWriter, Value};
+use ggufembed_runtime::gguf_loader::{GgmlType, GgufFile, GgufWriter, Value};
 use ggufembed_runtime::kernels::kernels;
-use ggufembed_runtime::pool::WorkerPool;
 use ggufembed_runtime::qwen3::{Qwen3Model, Qwen3Scratch, Qwen3Weights};
-use ggufembed_runtime::{Pooling, RuntimeError, Tokenizer};
+use ggufembed_runtime::registry::load_model;
+use ggufembed_runtime::{Pooling, Tokenizer};
 
 const ARCH: &str = "qwen3";
 /// `<|endoftext|>`: appended to every input, and the token pooled.
@@ -47,7 +49,7 @@ fn model_path(quant: &str) -> PathBuf {
 
 fn open(path: &Path) -> (GgufFile, Qwen3Model) {
     let file = GgufFile::open(path).expect("open the GGUF");
-    let model = Qwen3Model::load(&file, ARCH).expect("load the model");
+    let model = load_model::<Qwen3Model>(&file, ARCH).expect("load the model");
     (file, model)
 }
 
@@ -62,7 +64,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (na * nb)
 }
 
-/// Runs `texts` (already tokenized) as one packed batch; one pooled row per text.
+/// Runs `texts` (already tokenized) as one packed batch.
 fn embed(
     w: &Qwen3Weights<'_>,
     exec: &Exec<'_>,
@@ -70,17 +72,7 @@ fn embed(
     pooling: Pooling,
     s: &mut Qwen3Scratch,
 ) -> Vec<f32> {
-    let mut ids = Vec::new();
-    let mut seqs: Vec<Range<usize>> = Vec::new();
-    for t in texts {
-        seqs.push(ids.len()..ids.len() + t.len());
-        ids.extend_from_slice(t);
-    }
-    let rows = texts.iter().map(|t| pooling.rows(t.len())).sum::<usize>();
-    let mut out = vec![0.0; rows * w.out_dim(pooling)];
-    w.forward(exec, &ids, &seqs, pooling, &mut out, s)
-        .expect("forward");
-    out
+    arch::embed::<Qwen3Model>(w, exec, texts, pooling, s)
 }
 
 /// Every dev text, tokenized at max length 256 (ids checked against Hugging Face's), embedded
@@ -186,44 +178,14 @@ fn model_reports_its_shape() {
 /// between neighbours, with a fresh or a reused scratch, and with matmuls split across workers.
 #[test]
 fn batching_does_not_change_results() {
-    let pool = WorkerPool::new(2).unwrap();
-    let splitter = pool.splitter(2);
-    let serial = Exec::serial(kernels());
-    let split = Exec {
-        kernels: kernels(),
-        split: Some(&splitter),
-    };
     for quant in ["f32", "q8_0"] {
-        let (file, model) = open(&model_path(quant));
+        let (file, _) = open(&model_path(quant));
         let tokenizer = Tokenizer::from_gguf(&file).unwrap();
-        let w = model.bind(&file).unwrap();
         let enc = |t: &str| tokenizer.encode(t).unwrap();
         let target = enc("The quick brown fox jumps over the lazy dog, twice and again.");
         let before = enc("A short one.");
         let after = enc(&"Padding text that is a good deal longer than the target. ".repeat(6));
-        for pooling in [Pooling::Mean, Pooling::Cls, Pooling::Last, Pooling::None] {
-            let alone = embed(
-                &w,
-                &serial,
-                &[&target],
-                pooling,
-                &mut Qwen3Scratch::default(),
-            );
-            let width = w.out_dim(pooling);
-            let offset = pooling.rows(before.len()) * width;
-            let mut s = Qwen3Scratch::default();
-            for exec in [&serial, &split] {
-                let packed = embed(&w, exec, &[&before, &target, &after], pooling, &mut s);
-                assert_eq!(
-                    alone,
-                    packed[offset..offset + alone.len()],
-                    "{quant} {pooling}: packed result differs (split: {})",
-                    exec.split.is_some()
-                );
-            }
-            let again = embed(&w, &serial, &[&target], pooling, &mut s);
-            assert_eq!(alone, again, "{quant} {pooling}: reused scratch differs");
-        }
+        arch::assert_batch_invariant::<Qwen3Model>(&file, ARCH, quant, [&before, &target, &after]);
     }
 }
 
@@ -293,53 +255,27 @@ fn rewrite(
     meta: impl Fn(&mut Vec<(String, Value)>),
     tensor: impl Fn(&str, Vec<u64>) -> Option<Vec<u64>>,
 ) -> GgufFile {
-    let src = GgufFile::open(model_path("f32")).unwrap();
-    let mut md = common::metadata_of(&model_path("f32"));
-    meta(&mut md);
-    let mut w = GgufWriter::new();
-    for (key, value) in md {
-        w.add_metadata(key, value).unwrap();
-    }
-    for info in src.tensors() {
-        if let Some(shape) = tensor(info.name(), info.shape().to_vec()) {
-            let data = src.tensor_bytes(info).to_vec();
-            w.add_tensor(info.name(), info.ggml_type(), &shape, data)
-                .unwrap();
-        }
-    }
-    GgufFile::from_bytes(&w.to_bytes()).unwrap()
+    synth::rewrite(&GgufFile::open(model_path("f32")).unwrap(), meta, tensor)
 }
 
 fn with_meta(key: &str, value: Option<Value>) -> GgufFile {
-    let key = format!("{ARCH}.{key}");
-    rewrite(
-        |md| match &value {
-            Some(v) => common::set(md, &key, v.clone()),
-            None => md.retain(|(k, _)| *k != key),
-        },
-        |_, shape| Some(shape),
+    arch::with_meta(
+        &GgufFile::open(model_path("f32")).unwrap(),
+        ARCH,
+        key,
+        value,
     )
 }
 
 #[track_caller]
 fn assert_refused(file: &GgufFile, name: &str, needle: &str) {
-    let err = Qwen3Model::load(file, ARCH).expect_err("the file must be refused");
-    let msg = err.to_string();
-    let named = match &err {
-        RuntimeError::Metadata { key, .. } => key == name,
-        RuntimeError::Tensor { name: n, .. } => n == name,
-        RuntimeError::Gguf(GgufError::MissingTensor { name: n }) => n == name,
-        RuntimeError::Gguf(GgufError::MissingKey { key }) => key == name,
-        _ => false,
-    };
-    assert!(named, "error does not name {name}: {err:?}");
-    assert!(msg.contains(name) && msg.contains(needle), "{msg}");
+    arch::assert_refused::<Qwen3Model>(file, ARCH, name, needle);
 }
 
 #[test]
 fn the_unmodified_rewrite_loads() {
     let file = rewrite(|_| {}, |_, s| Some(s));
-    Qwen3Model::load(&file, ARCH).expect("an identical copy loads");
+    load_model::<Qwen3Model>(&file, ARCH).expect("an identical copy loads");
 }
 
 #[test]
@@ -431,13 +367,45 @@ fn heads_are_checked_against_tensors() {
 #[test]
 fn pooling_defaults_to_the_last_token() {
     let file = with_meta("pooling_type", None);
-    let model = Qwen3Model::load(&file, ARCH).unwrap();
+    let model = load_model::<Qwen3Model>(&file, ARCH).unwrap();
     assert_eq!(model.pooling(), Pooling::Last);
     let file = with_meta("pooling_type", Some(Value::U32(1)));
     assert_eq!(
-        Qwen3Model::load(&file, ARCH).unwrap().pooling(),
+        load_model::<Qwen3Model>(&file, ARCH).unwrap().pooling(),
         Pooling::Mean
     );
+}
+
+/// A file without `tokenizer.ggml.add_eos_token` (converted before gguf-py read the
+/// tokenizer's post-processor) still ends every input with `<|endoftext|>`, the token last
+/// pooling reads; an explicit `false`, or a file pooled otherwise, does not.
+#[test]
+fn eos_is_appended_when_the_file_does_not_say() {
+    const ADD_EOS: &str = "tokenizer.ggml.add_eos_token";
+    let ids = |file: &GgufFile| Tokenizer::from_gguf(file).unwrap().encode("a b").unwrap();
+    let as_written = ids(&rewrite(|_| {}, |_, s| Some(s)));
+    assert_eq!(as_written.last(), Some(&EOS));
+    let absent = rewrite(|md| md.retain(|(k, _)| k != ADD_EOS), |_, s| Some(s));
+    assert_eq!(ids(&absent), as_written);
+    let no_pooling = rewrite(
+        |md| md.retain(|(k, _)| k != ADD_EOS && k != "qwen3.pooling_type"),
+        |_, s| Some(s),
+    );
+    assert_eq!(ids(&no_pooling), as_written, "pooling defaults to last");
+    let cut = &as_written[..as_written.len() - 1];
+    let off = rewrite(
+        |md| common::set(md, ADD_EOS, Value::Bool(false)),
+        |_, s| Some(s),
+    );
+    assert_eq!(ids(&off), cut);
+    let mean = rewrite(
+        |md| {
+            md.retain(|(k, _)| k != ADD_EOS);
+            common::set(md, "qwen3.pooling_type", Value::U32(1));
+        },
+        |_, s| Some(s),
+    );
+    assert_eq!(ids(&mean), cut, "mean pooling: llama.cpp's default, no EOS");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Test fixtures shared by the workspace's test suites (not published): a tiny BERT GGUF
 //! written with the project's own writer in llama.cpp's layout ([`TinyBert`]), for tests that
 //! must run without the shared models, and a tiny Hugging Face BERT directory ([`hf`]) for the
-//! converter's.
+//! converter's, and benchmark models at real shapes ([`bench_model`]).
 
+pub mod bench_model;
 pub mod hf;
 
 use std::path::{Path, PathBuf};

@@ -34,7 +34,7 @@ use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::pooling::Pooling;
 use crate::profile::{self, Op};
-use crate::weights::{MatmulScratch, Matrix, bind_vector};
+use crate::weights::{MatmulScratch, Matrix, bind_vector, table_rows};
 use head::{Head, HeadScratch};
 
 /// A validated BERT model: its hyper-parameters and the sizes its tensors were checked against.
@@ -120,25 +120,8 @@ impl BertModel {
     /// other tensors' checks to [`BertModel::bind`] (the registry binds once, here).
     pub fn read(file: &GgufFile, arch: &str) -> Result<BertModel> {
         let config = BertConfig::from_gguf(file, arch)?;
-        let tok = file.require_tensor("token_embd.weight")?;
-        let n_vocab = match tok.shape() {
-            [k, n] if *k == config.n_embd as u64 && *n > 0 => *n as usize,
-            s => {
-                return Err(RuntimeError::tensor(
-                    "token_embd.weight",
-                    format!("shape is {s:?}, expected [{}, n_vocab]", config.n_embd),
-                ));
-            }
-        };
-        let n_types = match file.require_tensor("token_types.weight")?.shape() {
-            [k, n] if *k == config.n_embd as u64 && *n > 0 => *n as usize,
-            s => {
-                return Err(RuntimeError::tensor(
-                    "token_types.weight",
-                    format!("shape is {s:?}, expected [{}, n_types]", config.n_embd),
-                ));
-            }
-        };
+        let n_vocab = table_rows(file, "token_embd.weight", config.n_embd, "n_vocab")?;
+        let n_types = table_rows(file, "token_types.weight", config.n_embd, "n_types")?;
         let head = if config.pooling == Pooling::Rank {
             Some(HeadShape::read(file, arch, config.n_embd)?)
         } else {

@@ -18,7 +18,7 @@
 //!
 //! then `output_norm`, pooling per sequence (mean over all tokens, `<bos>`/`<eos>` included),
 //! `dense_2`, `dense_3` (no bias, no activation). The caller L2-normalizes. Every tensor and
-//! hyper-parameter is checked at [`GemmaModel::load`], before any buffer is sized from them.
+//! hyper-parameter is checked at [`GemmaModel::read`] and [`GemmaModel::bind`], before any buffer is sized from them.
 //!
 //! Sequences are packed as in [`crate::bert`]: one matmul per weight over all tokens, attention
 //! per sequence, every row computed independently of the others, so a text's embedding is
@@ -29,7 +29,6 @@ mod config;
 use std::ops::Range;
 
 use gguf_loader::GgufFile;
-use ggufembed_kernels::{AttentionParams, rope_cache, rope_neox};
 
 pub use config::{GemmaConfig, GemmaDense, SWA_PATTERN};
 
@@ -38,7 +37,9 @@ use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::pooling::Pooling;
 use crate::profile::{self, Op};
-use crate::weights::{MatmulScratch, Matrix, bind_vector};
+use crate::rope_tables::RopeTables;
+use crate::rotary_attention::{AttentionScratch, Heads, QkvWeights, project_output};
+use crate::weights::{MatmulScratch, Matrix, bind_vector, table_rows};
 
 /// A validated EmbeddingGemma model: its hyper-parameters and the vocabulary size its tensors
 /// were checked against.
@@ -79,86 +80,28 @@ pub struct GemmaWeights<'a> {
     dense: Option<[Matrix<'a>; 2]>,
 }
 
-/// RoPE tables for one head width and pair of frequency bases, grown to the longest sequence.
-#[derive(Debug, Default)]
-struct RopeTables {
-    key: Option<(usize, u32, u32)>,
-    n_pos: usize,
-    /// `[global cos, global sin, sliding cos, sliding sin]`, each `n_pos × head_dim/2`.
-    tables: [Vec<f32>; 4],
-}
-
-impl RopeTables {
-    /// Makes the tables cover `n_pos` positions for `c` (recomputed only when they grow or the
-    /// model changes).
-    fn ensure(&mut self, c: &GemmaConfig, n_pos: usize) {
-        let key = Some((c.head_dim, c.rope_base.to_bits(), c.rope_base_swa.to_bits()));
-        if self.key == key && self.n_pos >= n_pos {
-            return;
-        }
-        let n_pos = n_pos.max(self.n_pos);
-        let len = n_pos * c.head_dim / 2;
-        let [gc, gs, sc, ss] = &mut self.tables;
-        for t in [&mut *gc, &mut *gs, &mut *sc, &mut *ss] {
-            t.resize(len, 0.0);
-        }
-        rope_cache(c.rope_base, c.head_dim, n_pos, gc, gs);
-        rope_cache(c.rope_base_swa, c.head_dim, n_pos, sc, ss);
-        self.key = key;
-        self.n_pos = n_pos;
-    }
-
-    /// `(cos, sin)` for a global or sliding layer.
-    fn get(&self, global: bool) -> (&[f32], &[f32]) {
-        let [gc, gs, sc, ss] = &self.tables;
-        if global { (gc, gs) } else { (sc, ss) }
-    }
-}
-
 /// Reusable buffers for [`GemmaWeights::forward`]; grows to the largest batch seen (and the
 /// longest sequence, for the RoPE tables), then stops allocating.
 #[derive(Debug, Default)]
 pub struct GemmaScratch {
     x: Vec<f32>,
     h: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    ctx: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
     pooled: Vec<f32>,
     dense: Vec<f32>,
-    attn: Vec<f32>,
-    rope: RopeTables,
+    attention: AttentionScratch,
+    /// `[global, sliding]` tables.
+    rope: RopeTables<2>,
     matmul: MatmulScratch,
 }
 
 impl GemmaModel {
-    /// Reads and validates an EmbeddingGemma model: hyper-parameters, and every tensor's
-    /// presence, shape and type. `arch` is the value of `general.architecture`.
-    pub fn load(file: &GgufFile, arch: &str) -> Result<GemmaModel> {
-        let model = GemmaModel::read(file, arch)?;
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
-    }
-
     /// Reads and validates the hyper-parameters and the token embedding's shape, leaving the
     /// other tensors' checks to [`GemmaModel::bind`] (the registry binds once, here).
     pub fn read(file: &GgufFile, arch: &str) -> Result<GemmaModel> {
         let config = GemmaConfig::from_gguf(file, arch)?;
-        let n_vocab = match file.require_tensor("token_embd.weight")?.shape() {
-            [k, n] if *k == config.n_embd as u64 && *n > 0 && *n <= u64::from(u32::MAX) => {
-                *n as usize
-            }
-            s => {
-                return Err(RuntimeError::tensor(
-                    "token_embd.weight",
-                    format!("shape is {s:?}, expected [{}, n_vocab]", config.n_embd),
-                ));
-            }
-        };
+        let n_vocab = table_rows(file, "token_embd.weight", config.n_embd, "n_vocab")?;
         if config.dense.is_none() {
             for name in ["dense_2.weight", "dense_3.weight"] {
                 if file.tensor(name).is_some() {
@@ -311,7 +254,8 @@ impl GemmaWeights<'_> {
             return Ok(());
         }
         let longest = seqs.iter().map(|r| r.len()).max().unwrap_or(0);
-        s.rope.ensure(c, longest);
+        s.rope
+            .ensure(c.head_dim, [c.rope_base, c.rope_base_swa], longest);
 
         // Embeddings, scaled by √n_embd.
         let embed_timer = profile::scope(Op::Embed);
@@ -325,13 +269,8 @@ impl GemmaWeights<'_> {
         }
 
         drop(embed_timer);
-        let (t64, d64) = (t as u64, d as u64);
-        let (qw, kvw, ff) = (c.q_width() as u64, c.kv_width() as u64, c.n_ff as u64);
+        let (t64, d64, ff) = (t as u64, d as u64, c.n_ff as u64);
         let h = grow(&mut s.h, t * d);
-        let q = grow(&mut s.q, t * c.q_width());
-        let k = grow(&mut s.k, t * c.kv_width());
-        let v = grow(&mut s.v, t * c.kv_width());
-        let ctx = grow(&mut s.ctx, t * c.q_width());
         let gate = grow(&mut s.gate, t * c.n_ff);
         let up = grow(&mut s.up, t * c.n_ff);
         for (il, l) in self.layers.iter().enumerate() {
@@ -341,62 +280,24 @@ impl GemmaWeights<'_> {
             h.copy_from_slice(x);
             kernels.rms_norm(h, d, l.attn_norm, c.eps);
             drop(norm_timer);
-            let qkv_timer = profile::scope_ops(Op::Qkv, 2 * t64 * d64 * (qw + 2 * kvw));
-            Matrix::matmul_shared_input(
-                exec,
-                h,
-                t,
-                [
-                    (&l.q, None, &mut *q),
-                    (&l.k, None, &mut *k),
-                    (&l.v, None, &mut *v),
-                ],
-                &mut s.matmul,
-            );
-            drop(qkv_timer);
-            let norm_timer = profile::scope(Op::Norm);
-            kernels.rms_norm(q, c.head_dim, l.q_norm, c.eps);
-            kernels.rms_norm(k, c.head_dim, l.k_norm, c.eps);
-            drop(norm_timer);
-            let (cos, sin) = s.rope.get(global);
-            for r in seqs {
-                let qs = r.start * c.q_width()..r.end * c.q_width();
-                let ks = r.start * c.kv_width()..r.end * c.kv_width();
-                let rope_timer = profile::scope(Op::Rope);
-                rope_neox(&mut q[qs.clone()], c.n_head, c.head_dim, cos, sin);
-                rope_neox(&mut k[ks.clone()], c.n_head_kv, c.head_dim, cos, sin);
-                drop(rope_timer);
-                let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head_kv, c.head_dim);
-                if !global {
-                    p.window = Some(c.attention_window());
-                }
-                // QKᵀ and PV: 4 · visible (query, key) pairs · q_width, for the profiler's GFLOP/s.
-                let attn_ops = if profile::is_enabled() {
-                    let pairs: u64 = (0..r.len())
-                        .map(|i| {
-                            let (lo, hi) = p.visible_keys(i);
-                            (hi - lo) as u64
-                        })
-                        .sum();
-                    4 * pairs * qw
-                } else {
-                    0
-                };
-                let _t = profile::scope_ops(Op::Attention, attn_ops);
-                kernels.attention(
-                    &q[qs.clone()],
-                    &k[ks.clone()],
-                    &v[ks],
-                    &p,
-                    None,
-                    &mut ctx[qs],
-                    &mut s.attn,
-                );
-            }
-            {
-                let _t = profile::scope_ops(Op::AttnOut, 2 * t64 * qw * d64);
-                l.o.matmul(exec, ctx, t, None, h, &mut s.matmul);
-            }
+            let heads = Heads {
+                n_head: c.n_head,
+                n_head_kv: c.n_head_kv,
+                head_dim: c.head_dim,
+                causal: false,
+                window: (!global).then(|| c.attention_window()),
+            };
+            let qkv = QkvWeights {
+                q: (&l.q, None),
+                k: (&l.k, None),
+                v: (&l.v, None),
+                qk_norm: Some((l.q_norm, l.k_norm, c.eps)),
+            };
+            let rope = s.rope.get(if global { 0 } else { 1 });
+            let ctx = s
+                .attention
+                .attend(exec, &heads, &qkv, h, seqs, rope, &mut s.matmul);
+            project_output(exec, (&l.o, None), ctx, t, h, &mut s.matmul);
             let norm_timer = profile::scope(Op::Norm);
             kernels.rms_norm(h, d, l.post_attn_norm, c.eps);
             kernels.residual_add(x, h);

@@ -20,7 +20,7 @@
 //!
 //! then `output_norm` (LayerNorm, no bias) and pooling per sequence (mean over all tokens,
 //! `[CLS]`/`[SEP]` included). Every tensor and hyper-parameter is checked at
-//! [`ModernBertModel::load`], before any buffer is sized from them.
+//! [`ModernBertModel::read`] and [`ModernBertModel::bind`], before any buffer is sized from them.
 //!
 //! Sequences are packed as in [`crate::bert`]: one matmul per weight over all tokens, attention
 //! per sequence, every row computed independently of the others, so a text's embedding is
@@ -31,7 +31,6 @@ mod config;
 use std::ops::Range;
 
 use gguf_loader::GgufFile;
-use ggufembed_kernels::{AttentionParams, rope_neox};
 
 pub use config::{DEFAULT_ROPE_BASE, DEFAULT_SWA_PATTERN, GatedActivation, ModernBertConfig};
 
@@ -41,7 +40,8 @@ use crate::exec::Exec;
 use crate::pooling::Pooling;
 use crate::profile::{self, Op};
 use crate::rope_tables::RopeTables;
-use crate::weights::{MatmulScratch, Matrix, bind_opt_vector, bind_qkv, bind_vector};
+use crate::rotary_attention::{AttentionScratch, Heads, QkvWeights, project_output};
+use crate::weights::{MatmulScratch, Matrix, bind_opt_vector, bind_qkv, bind_vector, table_rows};
 
 /// A validated ModernBERT model: its hyper-parameters and the vocabulary size its tensors were
 /// checked against.
@@ -86,44 +86,21 @@ pub struct ModernBertWeights<'a> {
 pub struct ModernBertScratch {
     x: Vec<f32>,
     h: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    ctx: Vec<f32>,
     input: Vec<f32>,
     gate: Vec<f32>,
     act: Vec<f32>,
-    attn: Vec<f32>,
+    attention: AttentionScratch,
     /// `[global, sliding]` tables.
     rope: RopeTables<2>,
     matmul: MatmulScratch,
 }
 
 impl ModernBertModel {
-    /// Reads and validates a ModernBERT model: hyper-parameters, and every tensor's presence,
-    /// shape and type. `arch` is the value of `general.architecture`.
-    pub fn load(file: &GgufFile, arch: &str) -> Result<ModernBertModel> {
-        let model = ModernBertModel::read(file, arch)?;
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
-    }
-
     /// Reads and validates the hyper-parameters and the token embedding's shape, leaving the
     /// other tensors' checks to [`ModernBertModel::bind`] (the registry binds once, there).
     pub fn read(file: &GgufFile, arch: &str) -> Result<ModernBertModel> {
         let config = ModernBertConfig::from_gguf(file, arch)?;
-        let n_vocab = match file.require_tensor("token_embd.weight")?.shape() {
-            [k, n] if *k == config.n_embd as u64 && *n > 0 && *n <= u64::from(u32::MAX) => {
-                *n as usize
-            }
-            s => {
-                return Err(RuntimeError::tensor(
-                    "token_embd.weight",
-                    format!("shape is {s:?}, expected [{}, n_vocab]", config.n_embd),
-                ));
-            }
-        };
+        let n_vocab = table_rows(file, "token_embd.weight", config.n_embd, "n_vocab")?;
         Ok(ModernBertModel { config, n_vocab })
     }
 
@@ -254,17 +231,11 @@ impl ModernBertWeights<'_> {
             kernels.layer_norm(x, d, self.embd_norm, None, c.eps);
         }
 
-        let (qw, kvw) = (c.q_width(), c.kv_width());
         let h = grow(&mut s.h, t * d);
-        let q = grow(&mut s.q, t * qw);
-        let k = grow(&mut s.k, t * kvw);
-        let v = grow(&mut s.v, t * kvw);
-        let ctx = grow(&mut s.ctx, t * qw);
         let input = grow(&mut s.input, t * c.n_ff);
         let gate = grow(&mut s.gate, t * c.n_ff);
         let act = grow(&mut s.act, t * c.n_ff);
         let (t64, d64, ff) = (t as u64, d as u64, c.n_ff as u64);
-        let (qw64, kvw64) = (qw as u64, kvw as u64);
         for (il, l) in self.layers.iter().enumerate() {
             // Attention block.
             let norm_timer = profile::scope(Op::Norm);
@@ -273,46 +244,24 @@ impl ModernBertWeights<'_> {
                 kernels.layer_norm(h, d, w, None, c.eps);
             }
             drop(norm_timer);
-            let qkv_timer = profile::scope_ops(Op::Qkv, 2 * t64 * d64 * (qw64 + 2 * kvw64));
-            Matrix::matmul_shared_input(
-                exec,
-                h,
-                t,
-                [
-                    (&l.q, None, &mut *q),
-                    (&l.k, None, &mut *k),
-                    (&l.v, None, &mut *v),
-                ],
-                &mut s.matmul,
-            );
-            drop(qkv_timer);
-            let window = c.attention_window(il);
-            let (cos, sin) = s.rope.get(if c.is_global(il) { 0 } else { 1 });
-            for r in seqs {
-                let qs = r.start * qw..r.end * qw;
-                let ks = r.start * kvw..r.end * kvw;
-                let rope_timer = profile::scope(Op::Rope);
-                rope_neox(&mut q[qs.clone()], c.n_head, c.head_dim, cos, sin);
-                rope_neox(&mut k[ks.clone()], c.n_head_kv, c.head_dim, cos, sin);
-                drop(rope_timer);
-                let _t = profile::scope(Op::Attention);
-                let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head_kv, c.head_dim);
-                p.causal = c.causal;
-                p.window = window;
-                kernels.attention(
-                    &q[qs.clone()],
-                    &k[ks.clone()],
-                    &v[ks],
-                    &p,
-                    None,
-                    &mut ctx[qs],
-                    &mut s.attn,
-                );
-            }
-            {
-                let _t = profile::scope_ops(Op::AttnOut, 2 * t64 * qw64 * d64);
-                l.o.matmul(exec, ctx, t, None, h, &mut s.matmul);
-            }
+            let heads = Heads {
+                n_head: c.n_head,
+                n_head_kv: c.n_head_kv,
+                head_dim: c.head_dim,
+                causal: c.causal,
+                window: c.attention_window(il),
+            };
+            let qkv = QkvWeights {
+                q: (&l.q, None),
+                k: (&l.k, None),
+                v: (&l.v, None),
+                qk_norm: None,
+            };
+            let rope = s.rope.get(if c.is_global(il) { 0 } else { 1 });
+            let ctx = s
+                .attention
+                .attend(exec, &heads, &qkv, h, seqs, rope, &mut s.matmul);
+            project_output(exec, (&l.o, None), ctx, t, h, &mut s.matmul);
             let norm_timer = profile::scope(Op::Norm);
             kernels.residual_add(x, h);
 

@@ -16,7 +16,7 @@
 //! then pooling per sequence (mean over all tokens, `[CLS]`/`[SEP]` included). Biases that
 //! llama.cpp allows (`attn_qkv`/`attn_q`/… `.bias`, `attn_output.bias`, `ffn_up.bias`,
 //! `ffn_down.bias`) are used when present. Every tensor and hyper-parameter is checked at
-//! [`NomicBertModel::load`], before any buffer is sized from them.
+//! [`NomicBertModel::read`] and [`NomicBertModel::bind`], before any buffer is sized from them.
 //!
 //! Sequences are packed as in [`crate::bert`]: one matmul per weight over all tokens, attention
 //! per sequence, every row computed independently of the others, so a text's embedding is
@@ -27,17 +27,17 @@ mod config;
 use std::ops::Range;
 
 use gguf_loader::GgufFile;
-use ggufembed_kernels::{AttentionParams, rope_neox};
 
 pub use config::{DEFAULT_ROPE_BASE, NomicBertConfig};
 
 use crate::batch::{BatchShape, check_batch, grow, pool_rows};
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::exec::Exec;
 use crate::pooling::Pooling;
 use crate::profile::{self, Op};
 use crate::rope_tables::RopeTables;
-use crate::weights::{MatmulScratch, Matrix, bind_opt_vector, bind_qkv, bind_vector};
+use crate::rotary_attention::{AttentionScratch, Heads, QkvWeights, project_output};
+use crate::weights::{MatmulScratch, Matrix, bind_opt_vector, bind_qkv, bind_vector, table_rows};
 
 /// The task prefixes nomic-embed-text requires (its model card), as `(name, prompt)` presets:
 /// `query`, `document`, `classification`, `clustering`, and `search_query` / `search_document`,
@@ -102,49 +102,25 @@ pub struct NomicBertWeights<'a> {
 #[derive(Debug, Default)]
 pub struct NomicBertScratch {
     x: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    ctx: Vec<f32>,
     tmp: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
     act: Vec<f32>,
     type_row: Vec<f32>,
-    attn: Vec<f32>,
+    attention: AttentionScratch,
     rope: RopeTables<1>,
     matmul: MatmulScratch,
 }
 
-/// The `[k, n]` shape of a 2-D tensor, or an error naming it.
-fn shape_2d(file: &GgufFile, name: &str, k: usize) -> Result<usize> {
-    match file.require_tensor(name)?.shape() {
-        [kk, n] if *kk == k as u64 && *n > 0 && *n <= u64::from(u32::MAX) => Ok(*n as usize),
-        s => Err(RuntimeError::tensor(
-            name,
-            format!("shape is {s:?}, expected [{k}, rows]"),
-        )),
-    }
-}
-
 impl NomicBertModel {
-    /// Reads and validates a nomic-bert model: hyper-parameters, and every tensor's presence,
-    /// shape and type. `arch` is the value of `general.architecture`.
-    pub fn load(file: &GgufFile, arch: &str) -> Result<NomicBertModel> {
-        let model = NomicBertModel::read(file, arch)?;
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
-    }
-
     /// Reads and validates the hyper-parameters and the embeddings' shapes, leaving the other
     /// tensors' checks to [`NomicBertModel::bind`] (the registry binds once, there).
     pub fn read(file: &GgufFile, arch: &str) -> Result<NomicBertModel> {
         let config = NomicBertConfig::from_gguf(file, arch)?;
-        let n_vocab = shape_2d(file, "token_embd.weight", config.n_embd)?;
+        let n_vocab = table_rows(file, "token_embd.weight", config.n_embd, "n_vocab")?;
         let n_types = match file.tensor("token_types.weight") {
             None => 0,
-            Some(_) => shape_2d(file, "token_types.weight", config.n_embd)?,
+            Some(_) => table_rows(file, "token_types.weight", config.n_embd, "n_types")?,
         };
         Ok(NomicBertModel {
             config,
@@ -289,56 +265,29 @@ impl NomicBertWeights<'_> {
             kernels.layer_norm(x, d, self.embd_norm_w, Some(self.embd_norm_b), c.eps);
         }
 
-        let (qw, kvw) = (c.q_width(), c.kv_width());
-        let q = grow(&mut s.q, t * qw);
-        let k = grow(&mut s.k, t * kvw);
-        let v = grow(&mut s.v, t * kvw);
-        let ctx = grow(&mut s.ctx, t * qw);
         let tmp = grow(&mut s.tmp, t * d);
         let gate = grow(&mut s.gate, t * c.n_ff);
         let up = grow(&mut s.up, t * c.n_ff);
         let act = grow(&mut s.act, t * c.n_ff);
         let (t64, d64, ff) = (t as u64, d as u64, c.n_ff as u64);
-        let (qw64, kvw64) = (qw as u64, kvw as u64);
-        let (cos, sin) = s.rope.get(0);
+        let heads = Heads {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: c.head_dim,
+            causal: c.causal,
+            window: None,
+        };
         for l in &self.layers {
-            let qkv_timer = profile::scope_ops(Op::Qkv, 2 * t64 * d64 * (qw64 + 2 * kvw64));
-            Matrix::matmul_shared_input(
-                exec,
-                x,
-                t,
-                [
-                    (&l.q, l.q_b, &mut *q),
-                    (&l.k, l.k_b, &mut *k),
-                    (&l.v, l.v_b, &mut *v),
-                ],
-                &mut s.matmul,
-            );
-            drop(qkv_timer);
-            for r in seqs {
-                let qs = r.start * qw..r.end * qw;
-                let ks = r.start * kvw..r.end * kvw;
-                let rope_timer = profile::scope(Op::Rope);
-                rope_neox(&mut q[qs.clone()], c.n_head, c.head_dim, cos, sin);
-                rope_neox(&mut k[ks.clone()], c.n_head_kv, c.head_dim, cos, sin);
-                drop(rope_timer);
-                let _t = profile::scope(Op::Attention);
-                let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head_kv, c.head_dim);
-                p.causal = c.causal;
-                kernels.attention(
-                    &q[qs.clone()],
-                    &k[ks.clone()],
-                    &v[ks],
-                    &p,
-                    None,
-                    &mut ctx[qs],
-                    &mut s.attn,
-                );
-            }
-            {
-                let _t = profile::scope_ops(Op::AttnOut, 2 * t64 * qw64 * d64);
-                l.o.matmul(exec, ctx, t, l.o_b, tmp, &mut s.matmul);
-            }
+            let qkv = QkvWeights {
+                q: (&l.q, l.q_b),
+                k: (&l.k, l.k_b),
+                v: (&l.v, l.v_b),
+                qk_norm: None,
+            };
+            let ctx = s
+                .attention
+                .attend(exec, &heads, &qkv, x, seqs, s.rope.get(0), &mut s.matmul);
+            project_output(exec, (&l.o, l.o_b), ctx, t, tmp, &mut s.matmul);
             {
                 let _t = profile::scope(Op::Norm);
                 kernels.add_layer_norm(x, tmp, d, l.attn_norm_w, Some(l.attn_norm_b), c.eps);

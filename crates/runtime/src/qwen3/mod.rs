@@ -16,7 +16,7 @@
 //!
 //! then `output_norm` and pooling per sequence (the last token for Qwen3-Embedding, whose
 //! tokenizer appends `<|endoftext|>` to every input: that token is the one pooled). The caller
-//! L2-normalizes. Every tensor and hyper-parameter is checked at [`Qwen3Model::load`], before any
+//! L2-normalizes. Every tensor and hyper-parameter is checked at [`Qwen3Model::read`] and [`Qwen3Model::bind`], before any
 //! buffer is sized from them; the language-model head (`output.weight`), if present, is unused.
 //!
 //! Sequences are packed as in [`crate::bert`]: one matmul per weight over all tokens, attention
@@ -29,16 +29,17 @@ mod config;
 use std::ops::Range;
 
 use gguf_loader::GgufFile;
-use ggufembed_kernels::{AttentionParams, rope_cache, rope_neox};
 
 pub use config::Qwen3Config;
 
 use crate::batch::{BatchShape, check_batch, grow, pool_rows};
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::exec::Exec;
 use crate::pooling::Pooling;
 use crate::profile::{self, Op};
-use crate::weights::{MatmulScratch, Matrix, bind_vector};
+use crate::rope_tables::RopeTables;
+use crate::rotary_attention::{AttentionScratch, Heads, QkvWeights, project_output};
+use crate::weights::{MatmulScratch, Matrix, bind_vector, table_rows};
 
 /// Qwen3-Embedding's prompt presets, from its sentence-transformers configuration: `query` is
 /// the instruction `Instruct: {task}\nQuery:` with its default task (web search); `document` is
@@ -89,76 +90,26 @@ pub struct Qwen3Weights<'a> {
     output_norm: &'a [f32],
 }
 
-/// RoPE tables for one head width and frequency base, grown to the longest sequence.
-#[derive(Debug, Default)]
-struct RopeTable {
-    key: Option<(usize, u32)>,
-    n_pos: usize,
-    cos: Vec<f32>,
-    sin: Vec<f32>,
-}
-
-impl RopeTable {
-    /// Makes the tables cover `n_pos` positions for `c` (recomputed only when they grow or the
-    /// model changes).
-    fn ensure(&mut self, c: &Qwen3Config, n_pos: usize) {
-        let key = Some((c.head_dim, c.rope_base.to_bits()));
-        if self.key == key && self.n_pos >= n_pos {
-            return;
-        }
-        let n_pos = n_pos.max(self.n_pos);
-        let len = n_pos * c.head_dim / 2;
-        self.cos.resize(len, 0.0);
-        self.sin.resize(len, 0.0);
-        rope_cache(c.rope_base, c.head_dim, n_pos, &mut self.cos, &mut self.sin);
-        self.key = key;
-        self.n_pos = n_pos;
-    }
-}
-
 /// Reusable buffers for [`Qwen3Weights::forward`]; grows to the largest batch seen (and the
 /// longest sequence, for the RoPE tables), then stops allocating.
 #[derive(Debug, Default)]
 pub struct Qwen3Scratch {
     x: Vec<f32>,
     h: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    ctx: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
     act: Vec<f32>,
-    attn: Vec<f32>,
-    rope: RopeTable,
+    attention: AttentionScratch,
+    rope: RopeTables<1>,
     matmul: MatmulScratch,
 }
 
 impl Qwen3Model {
-    /// Reads and validates a Qwen3 model: hyper-parameters, and every tensor's presence, shape
-    /// and type. `arch` is the value of `general.architecture`.
-    pub fn load(file: &GgufFile, arch: &str) -> Result<Qwen3Model> {
-        let model = Qwen3Model::read(file, arch)?;
-        // Binding checks every remaining tensor's shape and type.
-        model.bind(file)?;
-        Ok(model)
-    }
-
     /// Reads and validates the hyper-parameters and the token embedding's shape, leaving the
     /// other tensors' checks to [`Qwen3Model::bind`] (the registry binds once, here).
     pub fn read(file: &GgufFile, arch: &str) -> Result<Qwen3Model> {
         let config = Qwen3Config::from_gguf(file, arch)?;
-        let n_vocab = match file.require_tensor("token_embd.weight")?.shape() {
-            [k, n] if *k == config.n_embd as u64 && *n > 0 && *n <= u64::from(u32::MAX) => {
-                *n as usize
-            }
-            s => {
-                return Err(RuntimeError::tensor(
-                    "token_embd.weight",
-                    format!("shape is {s:?}, expected [{}, n_vocab]", config.n_embd),
-                ));
-            }
-        };
+        let n_vocab = table_rows(file, "token_embd.weight", config.n_embd, "n_vocab")?;
         Ok(Qwen3Model { config, n_vocab })
     }
 
@@ -267,7 +218,7 @@ impl Qwen3Weights<'_> {
             return Ok(());
         }
         let longest = seqs.iter().map(|r| r.len()).max().unwrap_or(0);
-        s.rope.ensure(c, longest);
+        s.rope.ensure(c.head_dim, [c.rope_base], longest);
 
         let embed_timer = profile::scope(Op::Embed);
         let x = grow(&mut s.x, t * d);
@@ -276,17 +227,18 @@ impl Qwen3Weights<'_> {
         }
         drop(embed_timer);
 
-        let (t64, d64) = (t as u64, d as u64);
-        let (qw, kvw, ff) = (c.q_width() as u64, c.kv_width() as u64, c.n_ff as u64);
+        let (d64, ff) = (d as u64, c.n_ff as u64);
         let h = grow(&mut s.h, t * d);
-        let q = grow(&mut s.q, t * c.q_width());
-        let k = grow(&mut s.k, t * c.kv_width());
-        let v = grow(&mut s.v, t * c.kv_width());
-        let ctx = grow(&mut s.ctx, t * c.q_width());
         let gate = grow(&mut s.gate, t * c.n_ff);
         let up = grow(&mut s.up, t * c.n_ff);
         let act = grow(&mut s.act, t * c.n_ff);
-        let (cos, sin) = (&s.rope.cos[..], &s.rope.sin[..]);
+        let heads = Heads {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: c.head_dim,
+            causal: true,
+            window: None,
+        };
         // Last and CLS pooling read one row per sequence (see the last layer below).
         let prune = matches!(pooling, Pooling::Last | Pooling::Cls);
         for (il, l) in self.layers.iter().enumerate() {
@@ -295,43 +247,15 @@ impl Qwen3Weights<'_> {
             h.copy_from_slice(x);
             kernels.rms_norm(h, d, l.attn_norm, c.eps);
             drop(norm_timer);
-            let qkv_timer = profile::scope_ops(Op::Qkv, 2 * t64 * d64 * (qw + 2 * kvw));
-            Matrix::matmul_shared_input(
-                exec,
-                h,
-                t,
-                [
-                    (&l.q, None, &mut *q),
-                    (&l.k, None, &mut *k),
-                    (&l.v, None, &mut *v),
-                ],
-                &mut s.matmul,
-            );
-            drop(qkv_timer);
-            let norm_timer = profile::scope(Op::Norm);
-            kernels.rms_norm(q, c.head_dim, l.q_norm, c.eps);
-            kernels.rms_norm(k, c.head_dim, l.k_norm, c.eps);
-            drop(norm_timer);
-            for r in seqs {
-                let qs = r.start * c.q_width()..r.end * c.q_width();
-                let ks = r.start * c.kv_width()..r.end * c.kv_width();
-                let rope_timer = profile::scope(Op::Rope);
-                rope_neox(&mut q[qs.clone()], c.n_head, c.head_dim, cos, sin);
-                rope_neox(&mut k[ks.clone()], c.n_head_kv, c.head_dim, cos, sin);
-                drop(rope_timer);
-                let _t = profile::scope(Op::Attention);
-                let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head_kv, c.head_dim);
-                p.causal = true;
-                kernels.attention(
-                    &q[qs.clone()],
-                    &k[ks.clone()],
-                    &v[ks],
-                    &p,
-                    None,
-                    &mut ctx[qs],
-                    &mut s.attn,
-                );
-            }
+            let qkv = QkvWeights {
+                q: (&l.q, None),
+                k: (&l.k, None),
+                v: (&l.v, None),
+                qk_norm: Some((l.q_norm, l.k_norm, c.eps)),
+            };
+            let ctx = s
+                .attention
+                .attend(exec, &heads, &qkv, h, seqs, s.rope.get(0), &mut s.matmul);
             // After the last attention, a pooled-only output needs one row per sequence: the
             // rest of the layer runs on those rows alone (every kernel computes a row
             // independently of the others, so they come out as they would among all `t`).
@@ -358,10 +282,7 @@ impl Qwen3Weights<'_> {
                 &mut up[..m * c.n_ff],
                 &mut act[..m * c.n_ff],
             );
-            {
-                let _t = profile::scope_ops(Op::AttnOut, 2 * m64 * qw * d64);
-                l.o.matmul(exec, &ctx[..m * c.q_width()], m, None, h, &mut s.matmul);
-            }
+            project_output(exec, (&l.o, None), ctx, m, h, &mut s.matmul);
             let norm_timer = profile::scope(Op::Norm);
             kernels.residual_add(x, h);
 

@@ -57,6 +57,20 @@ const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 /// Longest prefix of a bad merge quoted in an error message, in characters.
 const QUOTE_CHARS: usize = 40;
 
+/// `add_eos` when `tokenizer.ggml.add_eos_token` is absent: true for a `qwen3` file pooled by
+/// its last token (`qwen3.pooling_type` 3 or absent, as the qwen3 graph defaults to), false
+/// otherwise (llama.cpp's default for BPE), and false without an eos id. Qwen3-Embedding's tokenizer appends
+/// `<|endoftext|>`, the token that last pooling reads; llama.cpp's converter writes
+/// `add_eos_token = true` for it, read from the `TemplateProcessing` post-processor of its
+/// `tokenizer.json` (gguf-py's `SpecialVocab`), but a file written before gguf-py read
+/// post-processors has no key, and without the EOS the text's last word would be pooled.
+fn add_eos_default(file: &GgufFile) -> bool {
+    file.get_str("general.architecture").ok() == Some("qwen3")
+        && file
+            .get("qwen3.pooling_type")
+            .is_none_or(|v| v.as_u64() == Some(3))
+}
+
 /// A byte-level BPE tokenizer.
 #[derive(Debug)]
 pub(crate) struct ByteLevelBpeTokenizer {
@@ -84,7 +98,11 @@ impl ByteLevelBpeTokenizer {
         let token_types = read_token_types(file, n_vocab)?;
         let special = read_special_ids(file, n_vocab)?;
         let add_bos = read_bool(file, keys::ADD_BOS, preset.add_bos_default)?;
-        let add_eos = read_bool(file, keys::ADD_EOS, false)?;
+        let add_eos = read_bool(
+            file,
+            keys::ADD_EOS,
+            special.eos.is_some() && add_eos_default(file),
+        )?;
         if add_bos && special.bos.is_none() {
             return Err(RuntimeError::metadata(
                 keys::BOS_ID,

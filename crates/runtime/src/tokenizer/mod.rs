@@ -72,7 +72,8 @@
 //!   module).
 //! - **Special ids.** All optional: `bos` is `bos_token_id` (or `cls_token_id`), `eos` is
 //!   `eos_token_id` (or `seperator_token_id`); `add_bos_token` (absent: `true` for
-//!   `llama-bpe`, else `false`, llama.cpp's defaults) and `add_eos_token` (absent: `false`)
+//!   `llama-bpe`, else `false`, llama.cpp's defaults) and `add_eos_token` (absent: `false`, but
+//!   `true` for a `qwen3` file pooled by its last token, as Qwen3-Embedding needs)
 //!   frame every sequence, and an id they need is then required. Qwen3-Embedding: no `bos`,
 //!   `<|endoftext|>` appended; ModernBERT: `[CLS] … [SEP]`. Control, user-defined and
 //!   unknown pieces written literally in a text are recognised.

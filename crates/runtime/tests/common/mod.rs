@@ -8,6 +8,7 @@ use ggufembed_runtime::RuntimeError;
 use ggufembed_runtime::gguf_loader::{Array, GgufError, GgufFile, GgufWriter, Value};
 use ggufembed_runtime::tokenizer::Tokenizer;
 
+pub mod arch;
 pub mod parity;
 pub mod synth;
 

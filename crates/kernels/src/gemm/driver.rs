@@ -64,6 +64,20 @@ pub(crate) unsafe trait Lanes16: Copy {
     unsafe fn fma(self, x: Self, w: Self) -> Self;
     /// The canonical tree sum of the 16 lanes (module docs).
     unsafe fn hsum(self) -> f32;
+    /// The canonical sums of a tile's accumulators into `out`. A tier may reduce them together
+    /// (AVX-512 transposes 16 at a time); each output's tree stays the canonical one.
+    #[inline(always)]
+    unsafe fn hsum_tile<const R: usize, const MR: usize, const NR: usize>(
+        acc: &[[Self; NR]; R],
+        out: &mut [[f32; NR]; MR],
+    ) {
+        for (o, ar) in out.iter_mut().zip(acc) {
+            for j in 0..NR {
+                // SAFETY: forwarded contract.
+                o[j] = unsafe { ar[j].hsum() };
+            }
+        }
+    }
 }
 
 /// Widens `len <= 16` weights of format `WT` at element `i` into `buf` (the rest untouched).
@@ -188,10 +202,6 @@ unsafe fn tile<V: Lanes16, const R: usize, const MR: usize, const NR: usize, con
                 }
             }
         }
-        for (o, ar) in out.iter_mut().zip(&acc) {
-            for j in 0..NR {
-                o[j] = ar[j].hsum();
-            }
-        }
+        V::hsum_tile(&acc, out);
     }
 }

@@ -10,8 +10,8 @@
 # Each line hashes `ggufembed embed` JSONL output (shortest round-trip floats, so equal hashes
 # mean equal bits) over the 261 dev texts of ../shared/fixtures/minilm-dev-reference.jsonl.
 # One line per model, options and ISA tier; `--check` compares the tiers this CPU runs. Where
-# the tiers of one model disagree (today: the F32/F16 matmuls sum in ISA-specific lane orders;
-# Q8_0 is bit-identical on every tier) it says so. Env: ISAS (default: every tier this CPU
+# the tiers of one model disagree (every matmul, F32/F16 included, sums in one order on every
+# tier, so they should not) it says so. Env: ISAS (default: every tier this CPU
 # runs), MODELS.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,9 +1,10 @@
-//! F32/F16/BF16 matmul: accuracy against f64, row independence and column ranges per ISA.
+//! F32/F16/BF16 matmul: accuracy against f64, row independence and column ranges per ISA, and
+//! bit equality of every ISA with the scalar oracle.
 
 mod common;
 
 use common::*;
-use ggufembed_kernels::FloatWeights;
+use ggufembed_kernels::{FloatWeights, Isa, kernels_for};
 use half::{bf16, f16};
 use proptest::prelude::*;
 
@@ -129,11 +130,162 @@ fn large_shapes_span_several_column_blocks() {
     for (isa, kern) in isas() {
         let mut y = vec![0.0f32; m * n];
         kern.gemm_f16(&x, m, k, &wh, n, None, &mut y);
-        for (a, b) in y.iter().zip(&want) {
-            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{isa}: {a} vs {b}");
+        for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+            assert_eq!(
+                a.to_bits(),
+                b.to_bits(),
+                "{isa} output {i}: {a} vs scalar {b}"
+            );
         }
         let mut y1 = vec![0.0f32; n];
         kern.gemm_f16(&x[5 * k..], 1, k, &wh, n, None, &mut y1);
         assert_eq!(&y1[..], &y[5 * n..], "{isa} row 5");
+    }
+}
+
+/// A size for the bit-equality cases: 0, 1, odd and prime sizes, lane and tile edges, and
+/// anything up to 300.
+fn size(max: usize) -> impl Strategy<Value = usize> {
+    prop_oneof![
+        2 => prop::sample::select(vec![0usize, 1, 2, 3, 5, 7, 13, 15, 16, 17, 31, 32, 33, 97, 127, 128, 129, 257]),
+        1 => 0..=max,
+    ]
+    .prop_map(move |v| v.min(max))
+}
+
+/// Weight values: the bits of any finite f16 (subnormals included), so the same numbers are
+/// exact in F32, F16 and (all but the low mantissa bits) BF16.
+fn weight() -> impl Strategy<Value = f32> {
+    any::<u16>()
+        .prop_map(|b| f16::from_bits(b).to_f32())
+        .prop_filter("finite", |v| v.is_finite())
+}
+
+#[allow(clippy::type_complexity)]
+fn shapes() -> impl Strategy<Value = (usize, usize, usize, Vec<f32>, Vec<f32>, Option<Vec<f32>>)> {
+    (size(9), size(40), size(300), any::<bool>()).prop_flat_map(|(m, n, k, with_bias)| {
+        (
+            Just(m),
+            Just(n),
+            Just(k),
+            prop::collection::vec(mixed_f32(), m * k),
+            prop::collection::vec(weight(), n * k),
+            if with_bias {
+                prop::collection::vec(mixed_f32(), n).prop_map(Some).boxed()
+            } else {
+                Just(None).boxed()
+            },
+        )
+    })
+}
+
+/// Every format of `(m, n, k, x, w, bias)` on `isa` against the scalar oracle, bit for bit (a
+/// column range too); `Ok(false)` when this CPU lacks `isa`.
+#[allow(clippy::type_complexity)]
+fn matches_scalar(
+    isa: Isa,
+    (m, n, k, x, w, bias): &(usize, usize, usize, Vec<f32>, Vec<f32>, Option<Vec<f32>>),
+    cut: usize,
+) -> Result<bool, TestCaseError> {
+    let Some(kern) = kernels_for(isa) else {
+        return Ok(false);
+    };
+    let (m, n, k) = (*m, *n, *k);
+    let wh: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+    let wb: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+    let (n0, n1) = (cut % (n + 1), n);
+    for fmt in 0..3 {
+        let wf = weights(fmt, w, &wh, &wb);
+        let (mut want, mut got) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+        scalar().gemm_float_cols(x, m, k, wf, n, bias.as_deref(), 0, n, &mut want);
+        kern.gemm_float_cols(x, m, k, wf, n, bias.as_deref(), 0, n, &mut got);
+        for i in 0..m * n {
+            prop_assert_eq!(
+                got[i].to_bits(),
+                want[i].to_bits(),
+                "{} fmt={} m={} n={} k={} output {}: {} vs scalar {}",
+                isa,
+                fmt,
+                m,
+                n,
+                k,
+                i,
+                got[i],
+                want[i]
+            );
+        }
+        let mut part = vec![f32::NAN; m * n];
+        kern.gemm_float_cols(x, m, k, wf, n, bias.as_deref(), n0, n1, &mut part);
+        for i in (0..m * n).filter(|i| (n0..n1).contains(&(i % n))) {
+            prop_assert_eq!(
+                part[i].to_bits(),
+                want[i].to_bits(),
+                "{} fmt={} cols {}..{} output {}",
+                isa,
+                fmt,
+                n0,
+                n1,
+                i
+            );
+        }
+    }
+    Ok(true)
+}
+
+/// One bit-equality property per ISA tier (a tier this CPU lacks passes, saying it skipped).
+macro_rules! bit_identical_to_scalar {
+    ($($name:ident => $isa:expr),* $(,)?) => {$(
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+            #[test]
+            fn $name(case in shapes(), cut in 0usize..64) {
+                if !matches_scalar($isa, &case, cut)? {
+                    eprintln!("SKIPPED: {} is not available on this CPU", $isa);
+                }
+            }
+        }
+    )*};
+}
+
+bit_identical_to_scalar! {
+    avx2_float_gemm_is_bit_identical_to_scalar => Isa::Avx2,
+    avx512_float_gemm_is_bit_identical_to_scalar => Isa::Avx512,
+    neon_float_gemm_is_bit_identical_to_scalar => Isa::Neon,
+}
+
+/// The lane tree is the canonical one: with a single 1 in lane `l` and huge values that cancel
+/// elsewhere, the result tells which lanes were paired first.
+#[test]
+fn every_isa_sums_the_lanes_in_the_canonical_tree() {
+    // x = e_l-style rows against w = 1: s[l] = x[l] (k = 16, one FMA per lane).
+    let k = 16;
+    let w = vec![1.0f32; k];
+    let mut cases = Vec::new();
+    for a in 0..16 {
+        for b in 0..16 {
+            if a != b {
+                let mut x = vec![0.0f32; k];
+                x[a] = 1.0e8;
+                x[b] = -1.0e8;
+                x[(a + 3) % 16] += 1.0;
+                cases.push(x);
+            }
+        }
+    }
+    let m = cases.len();
+    let x: Vec<f32> = cases.concat();
+    let mut want = vec![0.0f32; m];
+    scalar().gemm_f32(&x, m, k, &w, 1, None, &mut want);
+    // The oracle itself: h8[l] = s[l] + s[l + 8], then +4, +2, +1.
+    for (x, &got) in x.chunks(k).zip(&want) {
+        let h8: Vec<f32> = (0..8).map(|l| x[l] + x[l + 8]).collect();
+        let h4: Vec<f32> = (0..4).map(|l| h8[l] + h8[l + 4]).collect();
+        let h2: Vec<f32> = (0..2).map(|l| h4[l] + h4[l + 2]).collect();
+        assert_eq!(got.to_bits(), (h2[0] + h2[1]).to_bits());
+    }
+    for (isa, kern) in isas() {
+        let mut y = vec![0.0f32; m];
+        kern.gemm_f32(&x, m, k, &w, 1, None, &mut y);
+        assert_eq!(y, want, "{isa}");
     }
 }

@@ -1,88 +1,43 @@
-//! AVX-512 float matmul: 16-lane FMAs, masked loads for the K tail.
+//! AVX-512 float matmul micro-kernel: the 16 canonical lanes are one zmm; masked loads for the
+//! K tail.
 //!
 //! Tile: `MR = 4` rows × `NR = 4` columns = 16 zmm accumulators (of 32), enough independent FMA
-//! chains for two 512-bit FMA pipes. Not runnable on the Zen 3 development machine; guarded by
-//! the dispatcher's self-check (see `isa::self_check`).
+//! chains for two 512-bit FMA pipes. A full tile's 16 accumulators are summed together
+//! ([`hsum16`]: 30 shuffles and 15 adds instead of 16 × 8 for one at a time); at width 128 the
+//! one-at-a-time sums took about a third of the matmul's time (perf, tiny-reranker f32).
 
 use std::arch::x86_64::*;
 
-use super::{FloatWeights, WT_BF16, WT_F16, WT_F32};
-use crate::tiling::{Tiles, store_tile, tile_cols};
+use super::driver::{self, Lanes16};
+use super::{FloatGemm, WT_F16, WT_F32};
 
 const MR: usize = 4;
 const NR: usize = 4;
-const L: usize = 16;
 
-/// AVX-512 driver (see [`super::GemmFn`]).
+/// AVX-512 float matmul (see [`super::GemmFn`]).
 ///
 /// # Safety
 /// The CPU must support AVX-512 F/BW/VL, AVX2, FMA and F16C, and the arguments must satisfy the
 /// checks of `Kernels::gemm_float_cols`.
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
-pub(crate) unsafe fn gemm_cols(
-    x: &[f32],
-    m: usize,
-    k: usize,
-    w: FloatWeights<'_>,
-    n: usize,
-    bias: Option<&[f32]>,
-    n0: usize,
-    n1: usize,
-    y: &mut [f32],
-) {
-    let eb = w.elem_bytes();
-    // SAFETY: forwarded contract; the pointer covers n * k weights of the tagged format.
-    unsafe {
-        match w {
-            FloatWeights::F32(w) => {
-                driver::<WT_F32>(x, m, k, w.as_ptr().cast(), eb, n, bias, n0, n1, y)
-            }
-            FloatWeights::F16(w) => {
-                driver::<WT_F16>(x, m, k, w.as_ptr().cast(), eb, n, bias, n0, n1, y)
-            }
-            FloatWeights::Bf16(w) => {
-                driver::<WT_BF16>(x, m, k, w.as_ptr().cast(), eb, n, bias, n0, n1, y)
-            }
-        }
-    }
+pub(crate) unsafe fn gemm_cols(p: &FloatGemm<'_>, y: &mut [f32]) {
+    // SAFETY: forwarded contract; these features are the ones `Zmm` needs.
+    unsafe { driver::gemm_cols::<Zmm, MR, NR>(p, y) }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One zmm: lanes 0..16 in order.
+#[derive(Clone, Copy)]
+struct Zmm(__m512);
+
+/// Mask of the first `len < 16` lanes.
 #[inline(always)]
-unsafe fn driver<const WT: u8>(
-    x: &[f32],
-    m: usize,
-    k: usize,
-    w: *const u8,
-    eb: usize,
-    n: usize,
-    bias: Option<&[f32]>,
-    n0: usize,
-    n1: usize,
-    y: &mut [f32],
-) {
-    for t in Tiles::new(m, n0, n1, MR, NR, k * eb) {
-        let cols = tile_cols::<NR>(t.c0, t.cols);
-        let wr: [*const u8; NR] = cols.map(|c| w.wrapping_add(c * k * eb));
-        let xr = x[t.r0 * k..].as_ptr();
-        let mut out = [[0.0f32; NR]; MR];
-        // SAFETY: rows and columns of the tile are in bounds (lengths checked by the caller).
-        unsafe {
-            match t.rows {
-                1 => tile::<1, WT>(xr, k, &wr, &mut out),
-                2 => tile::<2, WT>(xr, k, &wr, &mut out),
-                3 => tile::<3, WT>(xr, k, &wr, &mut out),
-                _ => tile::<4, WT>(xr, k, &wr, &mut out),
-            }
-        }
-        store_tile(&out, t, n, bias, y);
-    }
+fn first(len: usize) -> __mmask16 {
+    ((1u32 << len) - 1) as __mmask16
 }
 
-/// Up to 16 weights at element `i` (lanes outside `mask` read nothing and are zero), as f32.
+/// Up to 16 weights at element `i`, as f32; lanes outside `mask` read nothing and are zero.
 #[inline(always)]
-unsafe fn load_w<const WT: u8>(p: *const u8, i: usize, mask: __mmask16) -> __m512 {
+unsafe fn load_w_masked<const WT: u8>(p: *const u8, i: usize, mask: __mmask16) -> __m512 {
     // SAFETY: the caller guarantees the masked-in elements are valid; masked-out lanes are not
     // accessed. AVX-512F/BW are enabled.
     unsafe {
@@ -97,40 +52,120 @@ unsafe fn load_w<const WT: u8>(p: *const u8, i: usize, mask: __mmask16) -> __m51
     }
 }
 
-#[inline(always)]
-unsafe fn tile<const R: usize, const WT: u8>(
-    x: *const f32,
-    k: usize,
-    wr: &[*const u8; NR],
-    out: &mut [[f32; NR]; MR],
-) {
-    // SAFETY: X rows 0..R (stride k) and the W rows in `wr` hold k valid elements each; the
-    // tail step only touches the masked-in `k - i` elements.
-    unsafe {
-        let mut acc = [[_mm512_setzero_ps(); NR]; R];
-        let mut wv = [_mm512_setzero_ps(); NR];
-        let mut i = 0;
-        while i < k {
-            let mask: __mmask16 = if k - i >= L {
-                0xFFFF
+// SAFETY: every method uses AVX-512F/BW (and F16C-class conversions), enabled in `gemm_cols`,
+// the only caller.
+unsafe impl Lanes16 for Zmm {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: AVX-512F enabled (trait contract).
+        Zmm(unsafe { _mm512_setzero_ps() })
+    }
+    #[inline(always)]
+    unsafe fn load_x(p: *const f32) -> Self {
+        // SAFETY: 16 readable floats (caller).
+        Zmm(unsafe { _mm512_loadu_ps(p) })
+    }
+    #[inline(always)]
+    unsafe fn load_w<const WT: u8>(p: *const u8, i: usize) -> Self {
+        // SAFETY: 16 readable elements at `i` (caller).
+        Zmm(unsafe { load_w_masked::<WT>(p, i, 0xFFFF) })
+    }
+    #[inline(always)]
+    unsafe fn load_x_part(p: *const f32, len: usize) -> Self {
+        // SAFETY: `len` readable floats; the masked-out lanes are not accessed.
+        Zmm(unsafe { _mm512_maskz_loadu_ps(first(len), p) })
+    }
+    #[inline(always)]
+    unsafe fn load_w_part<const WT: u8>(p: *const u8, i: usize, len: usize) -> Self {
+        // SAFETY: `len` readable elements at `i`; the masked-out lanes are not accessed.
+        Zmm(unsafe { load_w_masked::<WT>(p, i, first(len)) })
+    }
+    #[inline(always)]
+    unsafe fn fma(self, x: Self, w: Self) -> Self {
+        // SAFETY: AVX-512F enabled.
+        Zmm(unsafe { _mm512_fmadd_ps(x.0, w.0, self.0) })
+    }
+    #[inline(always)]
+    unsafe fn hsum(self) -> f32 {
+        // SAFETY: AVX-512F and AVX enabled. h8 = lanes 0..8 + 8..16, then the ymm tree.
+        unsafe {
+            let v = self.0;
+            let lo = _mm512_castps512_ps256(v);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            super::avx2::hsum8(_mm256_add_ps(lo, hi))
+        }
+    }
+    #[inline(always)]
+    unsafe fn hsum_tile<const R: usize, const MR: usize, const NR: usize>(
+        acc: &[[Self; NR]; R],
+        out: &mut [[f32; NR]; MR],
+    ) {
+        // SAFETY: AVX-512F enabled (trait contract).
+        unsafe {
+            if R == 4 && NR == 4 && MR >= 4 {
+                let mut v = [_mm512_setzero_ps(); 16];
+                for r in 0..4 {
+                    for c in 0..4 {
+                        v[4 * r + c] = acc[r][c].0;
+                    }
+                }
+                let mut sums = [0.0f32; 16];
+                _mm512_storeu_ps(sums.as_mut_ptr(), hsum16(&v));
+                for r in 0..4 {
+                    for c in 0..4 {
+                        out[r][c] = sums[4 * c + r];
+                    }
+                }
             } else {
-                (1u16 << (k - i)) - 1
-            };
-            for j in 0..NR {
-                wv[j] = load_w::<WT>(wr[j], i, mask);
-            }
-            for (r, ar) in acc.iter_mut().enumerate() {
-                let xv = _mm512_maskz_loadu_ps(mask, x.add(r * k + i));
-                for j in 0..NR {
-                    ar[j] = _mm512_fmadd_ps(xv, wv[j], ar[j]);
+                for (o, ar) in out.iter_mut().zip(acc) {
+                    for j in 0..NR {
+                        o[j] = ar[j].hsum();
+                    }
                 }
             }
-            i += L;
         }
-        for (o, ar) in out.iter_mut().zip(&acc) {
-            for j in 0..NR {
-                o[j] = _mm512_reduce_add_ps(ar[j]);
-            }
+    }
+}
+
+/// The canonical sums of 16 vectors at once: lane `4j + q` of the result is the tree sum of
+/// `v[4q + j]`, each level of the tree one pairwise merge of two vectors that halves the lanes
+/// per output: `h8` (256-bit halves), `h4` (128-bit quarters), `h2` and the last add (within
+/// each 128-bit block).
+#[inline(always)]
+unsafe fn hsum16(v: &[__m512; 16]) -> __m512 {
+    // SAFETY: AVX-512F enabled in every caller.
+    unsafe {
+        // u[i]: lanes 0..8 = h8 of v[2i], 8..16 = h8 of v[2i + 1].
+        let mut u = [_mm512_setzero_ps(); 8];
+        for (i, ui) in u.iter_mut().enumerate() {
+            let (a, b) = (v[2 * i], v[2 * i + 1]);
+            *ui = _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x44>(a, b),
+                _mm512_shuffle_f32x4::<0xEE>(a, b),
+            );
         }
+        // w[i]: 128-bit block j = h4 of v[4i + j].
+        let mut w = [_mm512_setzero_ps(); 4];
+        for (i, wi) in w.iter_mut().enumerate() {
+            let (a, b) = (u[2 * i], u[2 * i + 1]);
+            *wi = _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x88>(a, b),
+                _mm512_shuffle_f32x4::<0xDD>(a, b),
+            );
+        }
+        // x[i]: block j = (h2 of v[8i + j], h2 of v[8i + 4 + j]).
+        let mut x = [_mm512_setzero_ps(); 2];
+        for (i, xi) in x.iter_mut().enumerate() {
+            let (a, b) = (w[2 * i], w[2 * i + 1]);
+            *xi = _mm512_add_ps(
+                _mm512_shuffle_ps::<0x44>(a, b),
+                _mm512_shuffle_ps::<0xEE>(a, b),
+            );
+        }
+        // Block j = the sums of v[j], v[4 + j], v[8 + j], v[12 + j].
+        _mm512_add_ps(
+            _mm512_shuffle_ps::<0x88>(x[0], x[1]),
+            _mm512_shuffle_ps::<0xDD>(x[0], x[1]),
+        )
     }
 }

@@ -1,14 +1,20 @@
 //! Float-weight matmul: `Y = X · Wᵀ (+ bias)` with W in F32, F16 or BF16.
 //!
 //! Dot-product formulation (see `tiling`): each output is one dot product of an X row and a W
-//! row, accumulated in SIMD lanes along K (8 lanes on AVX2, 16 on AVX-512, 4 on NEON, 8 on
-//! scalar) with fused multiply-adds, then reduced by a fixed horizontal sum. F16/BF16 weights
-//! are widened to f32 as they are loaded (exact), so all three formats share one kernel.
+//! row, read in place (no packing). F16/BF16 weights are widened to f32 as they are loaded
+//! (exact), so all three formats share one kernel.
 //!
-//! Row independence: an output's lane pattern and horizontal-sum order depend only on K and the
-//! ISA, never on the tile, so a row's result is bit-identical whatever M. Different ISAs sum in
-//! different lane orders and agree only to rounding.
+//! Determinism: every tier computes each output in one canonical order (`driver`'s docs): 16
+//! lane sums of fused multiply-adds along K, a fixed horizontal-sum tree, then the bias. AVX-512
+//! holds the 16 lanes in one zmm, AVX2 in two ymm, NEON in four q registers, the scalar oracle in
+//! an array with `f32::mul_add`; so an output is bit-identical on every ISA, and (as its order
+//! depends only on K, never on the tile) whatever M or the column range.
+//!
+//! Layout: one generic driver (`driver`, register tiles over `tiling`'s cache blocks) over a
+//! per-tier 16-lane vector (`avx2`, `avx512`, `neon`: the micro-kernel's loads, FMA and sum);
+//! `scalar` is the independent oracle.
 
+mod driver;
 pub(crate) mod scalar;
 
 #[cfg(target_arch = "x86_64")]
@@ -62,18 +68,22 @@ pub(crate) const WT_F32: u8 = 0;
 pub(crate) const WT_F16: u8 = 1;
 pub(crate) const WT_BF16: u8 = 2;
 
-/// Signature of one ISA's float driver: `(x, m, k, w, n, bias, n0, n1, y)`, arguments checked.
-pub(crate) type GemmFn = unsafe fn(
-    &[f32],
-    usize,
-    usize,
-    FloatWeights<'_>,
-    usize,
-    Option<&[f32]>,
-    usize,
-    usize,
-    &mut [f32],
-);
+/// One float matmul, its arguments checked: columns `n0..n1` of `y = x · wᵀ (+ bias)`, `x` of
+/// `m × k`, `w` of `n × k`, `y` of `m × n`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FloatGemm<'a> {
+    pub x: &'a [f32],
+    pub m: usize,
+    pub k: usize,
+    pub w: FloatWeights<'a>,
+    pub n: usize,
+    pub bias: Option<&'a [f32]>,
+    pub n0: usize,
+    pub n1: usize,
+}
+
+/// Signature of one ISA's float matmul (`y` is the full `m × n` output).
+pub(crate) type GemmFn = unsafe fn(&FloatGemm<'_>, &mut [f32]);
 
 impl Kernels {
     /// See [`gemm_float_cols`].
@@ -115,9 +125,19 @@ impl Kernels {
         if m == 0 || n0 == n1 {
             return;
         }
+        let p = FloatGemm {
+            x,
+            m,
+            k,
+            w,
+            n,
+            bias,
+            n0,
+            n1,
+        };
         // SAFETY: `self` exists only for an ISA the CPU supports (see `kernels_for`); the
         // lengths the driver relies on were checked just above.
-        unsafe { (self.float)(x, m, k, w, n, bias, n0, n1, y) }
+        unsafe { (self.float)(&p, y) }
     }
 
     /// See [`gemm_f32`].

@@ -33,6 +33,7 @@ pub mod q8_0;
 pub mod quant;
 pub mod rope;
 mod tiling;
+pub mod weights;
 
 pub use attention::{AttentionParams, attention};
 pub use block::{BlockQ8_0, QK8_0};
@@ -43,7 +44,9 @@ pub use elementwise::{
 };
 pub use gemm::{FloatWeights, gemm_bf16, gemm_f16, gemm_f32, gemm_float_cols};
 pub use isa::{Isa, Kernels, kernels_for};
-pub use q8_0::{QK_ACT, QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0};
+pub use q8_0::{
+    ActScales, QK_ACT, QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0,
+};
 pub use quant::blocks::{
     BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ4_1, BlockQ4K, BlockQ5_0,
     BlockQ5_1, BlockQ5K, BlockQ6K, KVALUES_IQ4NL, QK_K,
@@ -51,6 +54,7 @@ pub use quant::blocks::{
 pub use quant::formats::{BlockFormat, QuantType};
 pub use quant::{gemm_quant, gemm_quant_cols};
 pub use rope::{rope_cache, rope_neox};
+pub use weights::WeightsView;
 
 /// Every family's self-check, run on a SIMD tier against the scalar one before it is chosen (the
 /// registry, `isa`, gets them from here and so imports no family).

@@ -65,12 +65,14 @@ static TABLES: PerIsa<Table> = PerIsa {
     neon_dotprod: neon::TABLE_DOTPROD,
 };
 
-/// How [`QuantizedActivations`] scales its codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ActScales {
+/// How [`QuantizedActivations`] scales its codes: the activation type a weight format dots with
+/// (`BlockFormat::ACTIVATIONS`). The layout is the same either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActScales {
     /// One f32 scale per 16 values (ours, for Q8_0 and most block formats).
     PerHalfBlock,
-    /// ggml's Q8_0 blocks: one f16-rounded scale per 32 values (stored twice).
+    /// ggml's Q8_0 blocks: one f16-rounded scale per 32 values (written as the two equal scales
+    /// of the block's halves).
     PerBlock,
 }
 

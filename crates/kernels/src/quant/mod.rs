@@ -37,7 +37,7 @@ use std::cell::RefCell;
 
 use crate::isa::{Kernels, PerIsa};
 use crate::kernels;
-use crate::q8_0::{ActScales, QuantizedActivations};
+use crate::q8_0::QuantizedActivations;
 use crate::tiling::{L2_WEIGHT_BUDGET, Tile, store_tile};
 use formats::{QK_SUB, QuantType};
 
@@ -99,12 +99,7 @@ impl QuantizedActivations {
         m: usize,
         k: usize,
     ) {
-        let scales = if ty.block_activations() {
-            ActScales::PerBlock
-        } else {
-            ActScales::PerHalfBlock
-        };
-        self.quantize_scaled(kernels, x, m, k, scales);
+        self.quantize_scaled(kernels, x, m, k, ty.activations());
     }
 }
 
@@ -126,19 +121,29 @@ thread_local! {
     static SCRATCH: RefCell<(Unpacked, Vec<i32>)> = RefCell::new(Default::default());
 }
 
-/// The generic driver: column blocks sized for L2, decode + pack per group, tiles per ISA.
-#[allow(clippy::too_many_arguments)]
-fn gemm_cols(
-    tier: &Tier,
-    qa: &QuantizedActivations,
+/// One product of the generic driver: columns `n0..n1` of `y = X · Wᵀ (+ bias)`, X quantized in
+/// `qa`, W `n` rows of type `ty` in `w`, `y` the full `m × n` output (arguments checked).
+struct ColsJob<'a> {
+    qa: &'a QuantizedActivations,
     ty: QuantType,
-    w: &[u8],
+    w: &'a [u8],
     n: usize,
-    bias: Option<&[f32]>,
+    bias: Option<&'a [f32]>,
     n0: usize,
     n1: usize,
-    y: &mut [f32],
-) {
+}
+
+/// The generic driver: column blocks sized for L2, decode + pack per group, tiles per ISA.
+fn gemm_cols(tier: &Tier, job: ColsJob<'_>, y: &mut [f32]) {
+    let ColsJob {
+        qa,
+        ty,
+        w,
+        n,
+        bias,
+        n0,
+        n1,
+    } = job;
     let (m, k) = (qa.m(), qa.k());
     let (nb, ns) = (k / 32, k / QK_SUB);
     let rb = ty.row_bytes(k).expect("checked by the caller");
@@ -261,7 +266,16 @@ impl Kernels {
             }
             return;
         }
-        gemm_cols(self.pick(&TIERS), qa, ty, w, n, bias, n0, n1, y);
+        let job = ColsJob {
+            qa,
+            ty,
+            w,
+            n,
+            bias,
+            n0,
+            n1,
+        };
+        gemm_cols(self.pick(&TIERS), job, y);
     }
 }
 

@@ -6,27 +6,27 @@
 //! * Q8_0 output is ggml's `quantize_row_q8_0_ref` (and gguf-py's numpy `Q8_0.quantize_blocks`,
 //!   which reproduces it bit for bit): per block of 32, `d = amax / 127` in `f32`,
 //!   `id = d != 0 ? 1/d : 0`, `q = roundf(x * id)` (half away from zero), and `d` stored as
-//!   `fp16(d)` rounded to nearest even.
+//!   `fp16(d)` rounded to nearest even. The quantizer is the kernels crate's one
+//!   ([`ggufembed_kernels::quantize_row_q8_0`], the one the runtime and its tests use); this
+//!   module only lays its blocks out as bytes.
 
+use ggufembed_kernels::{BlockQ8_0, QK8_0};
 use half::{bf16, f16};
 
 /// Elements per Q8_0 block.
-pub const Q8_0_BLOCK: usize = 32;
+pub const Q8_0_BLOCK: usize = QK8_0;
 /// Bytes per Q8_0 block: an `f16` scale and 32 signed bytes.
-pub const Q8_0_BLOCK_BYTES: usize = 34;
+pub const Q8_0_BLOCK_BYTES: usize = std::mem::size_of::<BlockQ8_0>();
 
 /// Quantizes one block of 32 values into ggml's 34-byte `block_q8_0` (little-endian `f16` scale,
 /// then 32 `i8`), exactly as ggml's `quantize_row_q8_0_ref`.
 pub fn quantize_block_q8_0(x: &[f32; Q8_0_BLOCK]) -> [u8; Q8_0_BLOCK_BYTES] {
-    let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let d = amax / 127.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut block = [BlockQ8_0::default()];
+    ggufembed_kernels::quantize_row_q8_0(x, &mut block);
     let mut out = [0u8; Q8_0_BLOCK_BYTES];
-    out[..2].copy_from_slice(&f16::from_f32(d).to_le_bytes());
-    for (o, &v) in out[2..].iter_mut().zip(x) {
-        // `f32::round` rounds half away from zero, like C's `roundf`; the value is within
-        // [-127, 127] by construction (NaN inputs saturate to 0 as `as` defines).
-        *o = ((v * id).round() as i8) as u8;
+    out[..2].copy_from_slice(&block[0].d.to_le_bytes());
+    for (o, &q) in out[2..].iter_mut().zip(&block[0].qs) {
+        *o = q as u8;
     }
     out
 }
@@ -38,10 +38,12 @@ pub fn quantize_row_q8_0_ref(x: &[f32]) -> Option<Vec<u8>> {
     if !x.len().is_multiple_of(Q8_0_BLOCK) {
         return None;
     }
-    let mut out = Vec::with_capacity(x.len() / Q8_0_BLOCK * Q8_0_BLOCK_BYTES);
-    for block in x.chunks_exact(Q8_0_BLOCK) {
-        let block: &[f32; Q8_0_BLOCK] = block.try_into().expect("chunks_exact yields 32");
-        out.extend_from_slice(&quantize_block_q8_0(block));
+    let mut blocks = vec![BlockQ8_0::default(); x.len() / Q8_0_BLOCK];
+    ggufembed_kernels::quantize_row_q8_0(x, &mut blocks);
+    let mut out = Vec::with_capacity(blocks.len() * Q8_0_BLOCK_BYTES);
+    for b in &blocks {
+        out.extend_from_slice(&b.d.to_le_bytes());
+        out.extend(b.qs.iter().map(|&q| q as u8));
     }
     Some(out)
 }
@@ -186,6 +188,22 @@ mod tests {
         assert_eq!(qs[0], -127);
         assert_eq!(qs[8], -64); // -0.5 * 127 = -63.5 -> -64 (away from zero)
         assert_eq!(qs[24], 64); // 0.5 * 127 = 63.5 -> 64
+    }
+
+    #[test]
+    fn a_nan_folds_into_amax_as_in_ggml() {
+        // ggml's `amax = MAX(amax, fabsf(x))`, `MAX(a, b) = a > b ? a : b`: a NaN replaces the
+        // running max and the next value replaces the NaN, so only a NaN in the last place makes
+        // the scale NaN. The converter's own quantizer used `f32::max`, which drops every NaN,
+        // and so wrote a finite scale there; the shared quantizer is ggml's.
+        let mut b = [1.0f32; 32];
+        b[7] = f32::NAN;
+        let (d, qs) = q(b);
+        assert_eq!(d, f16::from_f32(1.0 / 127.0).to_bits());
+        assert_eq!((qs[7], qs[8]), (0, 127));
+        b[31] = f32::NAN;
+        let (d, _) = q(b);
+        assert!(f16::from_bits(d).is_nan(), "{d:#x}");
     }
 
     #[test]

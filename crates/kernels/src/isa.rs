@@ -1,16 +1,18 @@
-//! Instruction-set tiers, run-time detection and the dispatch table.
+//! Instruction-set tiers, run-time detection and selection: the dispatch registry.
 //!
-//! Each tier is a `static` [`Kernels`] table of plain function pointers. A table is only handed
-//! out ([`kernels_for`], [`kernels`]) after run-time detection confirmed that the CPU has every
-//! feature its functions were compiled for; that is the invariant behind every `unsafe` call
-//! through the table.
+//! This module imports nothing of the kernel families (tract-linalg's `plug` idea turned
+//! around): it defines the generic per-tier table [`PerIsa`] and the token [`Kernels`], a proof
+//! that the CPU has a tier. Each family (`q8_0/`, `quant/`, `gemm/`, `elementwise/`,
+//! `attention/`) owns a `static PerIsa<its table>` that its per-ISA modules fill, and its
+//! `impl Kernels` methods pick their entry with [`Kernels::pick`]. A [`Kernels`] is only handed
+//! out ([`kernels_for`], `crate::kernels`) after run-time detection confirmed that the CPU has
+//! every feature the tier's functions were compiled for; that is the invariant behind every
+//! `unsafe` call through a family's table. Selection runs the families' self-checks, which the
+//! crate root hands in ([`selected`]), so they too stay out of this module.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
-
-use crate::attention::{self, AttentionParams};
-use crate::{elementwise, gemm, q8_0, quant};
 
 /// An instruction-set tier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,18 +104,46 @@ impl FromStr for Isa {
     }
 }
 
-/// The kernels of one ISA tier: a table of function pointers.
+/// The sub-tier a [`Kernels`] token stands for (NEON with and without the dot-product
+/// extension share one [`Isa`] but not every kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tier {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+    #[cfg(target_arch = "aarch64")]
+    NeonDotprod,
+}
+
+/// One entry per tier of this build target: a kernel family's table, filled by the family
+/// from its per-ISA modules (a tier may repeat another tier's entry for a kernel it does not
+/// speed up). Adding a tier adds a field here, so every family that lacks an entry for it
+/// fails to compile.
+pub(crate) struct PerIsa<T: 'static> {
+    pub scalar: T,
+    #[cfg(target_arch = "x86_64")]
+    pub avx2: T,
+    #[cfg(target_arch = "x86_64")]
+    pub avx512: T,
+    #[cfg(target_arch = "aarch64")]
+    pub neon: T,
+    #[cfg(target_arch = "aarch64")]
+    pub neon_dotprod: T,
+}
+
+/// The kernels of one ISA tier: a token that the CPU has the tier.
 ///
-/// Obtain one with [`kernels`] (the detected tier) or [`kernels_for`] (a given tier). The methods
-/// (`gemm_q8_0_cols`, `layer_norm`, …) are documented beside the free functions of the same name,
-/// which call them on [`kernels`].
+/// Obtain one with [`kernels`](crate::kernels()) (the detected tier) or [`kernels_for`] (a
+/// given tier). The methods (`gemm_q8_0_cols`, `layer_norm`, …) are defined by the kernel
+/// families and documented beside the free functions of the same name, which call them on
+/// [`kernels`](crate::kernels()).
 pub struct Kernels {
-    pub(crate) isa: Isa,
-    pub(crate) q8_0: q8_0::GemmFn,
-    pub(crate) float: gemm::GemmFn,
-    pub(crate) quant: quant::Tier,
-    pub(crate) ew: elementwise::Table,
-    pub(crate) attention: attention::AttentionFn,
+    isa: Isa,
+    tier: Tier,
 }
 
 impl fmt::Debug for Kernels {
@@ -130,94 +160,51 @@ impl Kernels {
         self.isa
     }
 
-    /// See [`attention`](crate::attention()).
-    #[allow(clippy::too_many_arguments)]
-    pub fn attention(
-        &self,
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        p: &AttentionParams,
-        mask: Option<&[f32]>,
-        out: &mut [f32],
-        scratch: &mut Vec<f32>,
-    ) {
-        attention::check_args(q, k, v, p, mask, out);
-        // SAFETY: a `Kernels` exists only for an ISA the CPU supports (see `kernels_for`);
-        // every length the body indexes with was checked above.
-        unsafe { (self.attention)(q, k, v, p, mask, out, scratch) }
+    /// This tier's entry of a family's table.
+    #[inline(always)]
+    pub(crate) fn pick<T>(&self, table: &'static PerIsa<T>) -> &'static T {
+        match self.tier {
+            Tier::Scalar => &table.scalar,
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx2 => &table.avx2,
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx512 => &table.avx512,
+            #[cfg(target_arch = "aarch64")]
+            Tier::Neon => &table.neon,
+            #[cfg(target_arch = "aarch64")]
+            Tier::NeonDotprod => &table.neon_dotprod,
+        }
     }
 }
 
-/// Attention for one sequence on the detected tier (layouts and masks: see [`attention`
-/// module](crate::attention)).
-///
-/// `mask` is an optional additive per-key mask (`0` or `-inf` for padding). `scratch` holds the
-/// packed K/V panels and the tiles (about `2 · seq · head_dim` floats) and is reused across
-/// calls. A query with no visible key gets zeros.
-///
-/// # Panics
-/// On shape mismatches, `n_heads % n_kv_heads != 0`, `head_dim == 0`, `window == Some(0)` or a
-/// bad `kv_heads`.
-pub fn attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    p: &AttentionParams,
-    mask: Option<&[f32]>,
-    out: &mut [f32],
-    scratch: &mut Vec<f32>,
-) {
-    kernels().attention(q, k, v, p, mask, out, scratch);
-}
-
-static SCALAR: Kernels = Kernels {
+/// The scalar tier: always available, the oracle the self-checks compare against.
+pub(crate) static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
-    q8_0: q8_0::scalar::gemm_cols,
-    float: gemm::scalar::gemm_cols,
-    quant: quant::scalar::TIER,
-    ew: elementwise::scalar::TABLE,
-    attention: attention::scalar::attention,
+    tier: Tier::Scalar,
 };
 
 #[cfg(target_arch = "x86_64")]
 static AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
-    q8_0: q8_0::avx2::gemm_cols,
-    float: gemm::avx2::gemm_cols,
-    quant: quant::avx2::TIER,
-    ew: elementwise::avx2::TABLE,
-    attention: attention::avx2::attention,
+    tier: Tier::Avx2,
 };
 
 #[cfg(target_arch = "x86_64")]
 static AVX512: Kernels = Kernels {
     isa: Isa::Avx512,
-    q8_0: q8_0::avx512::gemm_cols,
-    float: gemm::avx512::gemm_cols,
-    quant: quant::avx512::TIER,
-    ew: elementwise::avx512::TABLE,
-    attention: attention::avx512::attention,
+    tier: Tier::Avx512,
 };
 
 #[cfg(target_arch = "aarch64")]
 static NEON: Kernels = Kernels {
     isa: Isa::Neon,
-    q8_0: q8_0::neon::gemm_cols_widening,
-    float: gemm::neon::gemm_cols,
-    quant: quant::neon::TIER_WIDENING,
-    ew: elementwise::neon::TABLE,
-    attention: attention::neon::attention,
+    tier: Tier::Neon,
 };
 
 #[cfg(target_arch = "aarch64")]
 static NEON_DOTPROD: Kernels = Kernels {
     isa: Isa::Neon,
-    q8_0: q8_0::neon::gemm_cols_dotprod,
-    float: gemm::neon::gemm_cols,
-    quant: quant::neon::TIER_DOTPROD,
-    ew: elementwise::neon::TABLE,
-    attention: attention::neon::attention,
+    tier: Tier::NeonDotprod,
 };
 
 /// The kernels of tier `isa`, or `None` when this CPU (or build target) lacks it.
@@ -244,25 +231,20 @@ pub fn kernels_for(isa: Isa) -> Option<&'static Kernels> {
     }
 }
 
-/// The kernels of the tier chosen for this process (detected once, then cached).
-///
-/// The fastest available tier is chosen (AVX-512 VNNI where the CPU has F, BW, VL and VNNI, then
-/// AVX2, NEON, scalar) unless `GGUFEMBED_ISA` names another. A forced tier the CPU lacks falls
-/// back to the best available one with a warning. Every SIMD tier must also pass a tiny
-/// self-check against the scalar kernels before it is used (a guard against a miscompiled or
-/// mis-detected tier); one that fails is skipped with a warning.
-///
-/// The AVX-512 tier was opt-in until it had been validated on AVX-512 hardware. On Zen 4 and on
-/// an Ice Lake server (2 cores) its kernels pass the whole suite and MiniLM Q8_0 embeddings of
-/// the 2,000 bench sentences are bit-identical to the AVX2 tier's; on the Ice Lake it is 2.0x
-/// (sentences) and 1.6x (passages) faster than AVX2, whole process, 2 threads, medians of 3.
-pub fn kernels() -> &'static Kernels {
+/// A family's check of a tier against [`SCALAR`]: `false` if any result differs beyond what the
+/// family promises (bits for Q8_0, a tolerance for float sums).
+pub(crate) type SelfCheck = fn(&Kernels) -> bool;
+
+/// The tier chosen for this process (detected once, then cached), each candidate checked with
+/// every function of `checks` (see `crate::kernels`).
+pub(crate) fn selected(checks: &[SelfCheck]) -> &'static Kernels {
     static SELECTED: OnceLock<&'static Kernels> = OnceLock::new();
-    SELECTED.get_or_init(|| select(std::env::var("GGUFEMBED_ISA").ok().as_deref()))
+    SELECTED.get_or_init(|| select(std::env::var("GGUFEMBED_ISA").ok().as_deref(), checks))
 }
 
 /// Chooses a tier given the value of `GGUFEMBED_ISA` (if set).
-fn select(env: Option<&str>) -> &'static Kernels {
+fn select(env: Option<&str>, checks: &[SelfCheck]) -> &'static Kernels {
+    let passes = |k: &Kernels| k.isa == Isa::Scalar || checks.iter().all(|check| check(k));
     let forced = match env {
         Some(s) if !s.trim().is_empty() => match s.parse::<Isa>() {
             Ok(isa) => Some(isa),
@@ -275,7 +257,7 @@ fn select(env: Option<&str>) -> &'static Kernels {
     };
     if let Some(isa) = forced {
         match kernels_for(isa) {
-            Some(k) if self_check(k) => {
+            Some(k) if passes(k) => {
                 log::debug!("ggufembed-kernels: using ISA {isa} (forced by GGUFEMBED_ISA)");
                 return k;
             }
@@ -285,7 +267,7 @@ fn select(env: Option<&str>) -> &'static Kernels {
     }
     for isa in Isa::ALL {
         if let Some(k) = kernels_for(isa) {
-            if self_check(k) {
+            if passes(k) {
                 log::debug!("ggufembed-kernels: using ISA {isa}");
                 return k;
             }
@@ -295,69 +277,13 @@ fn select(env: Option<&str>) -> &'static Kernels {
     &SCALAR
 }
 
-/// Runs two Q8_0 matmuls (one small, one spanning several column blocks), an F16 matmul and a
-/// LayerNorm on `k` and on the scalar table.
-///
-/// Q8_0 must match bit for bit (its reduction order is the same on every tier); the float
-/// kernels sum in a different lane order, so they get a tolerance.
-pub(crate) fn self_check(k: &Kernels) -> bool {
-    if k.isa == Isa::Scalar {
-        return true;
-    }
-    // Two Q8_0 shapes: row/column/odd-block tails, then several L2 column blocks (K = 2048).
-    for (m, kk, n) in [(5, 96, 19), (3, 2048, 150)] {
-        if !q8_0_matches_scalar(k, m, kk, n) {
-            return false;
-        }
-    }
-    let (m, kk, n) = (5, 96, 19);
-    let x: Vec<f32> = (0..m * kk)
-        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
-        .collect();
-    let wf: Vec<f32> = (0..n * kk)
-        .map(|i| ((i * 53 % 89) as f32 - 44.0) * 0.007)
-        .collect();
-    let (mut y0, mut y1) = (vec![0.0; m * n], vec![0.0; m * n]);
-    let wh: Vec<half::f16> = wf.iter().map(|&v| half::f16::from_f32(v)).collect();
-    SCALAR.gemm_f16(&x, m, kk, &wh, n, None, &mut y0);
-    k.gemm_f16(&x, m, kk, &wh, n, None, &mut y1);
-    let close = |a: &[f32], b: &[f32]| {
-        a.iter()
-            .zip(b)
-            .all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs()))
-    };
-    if !close(&y0, &y1) {
-        return false;
-    }
-    let g: Vec<f32> = (0..kk).map(|i| 1.0 + i as f32 * 0.01).collect();
-    let (mut a, mut b) = (x.clone(), x);
-    SCALAR.layer_norm(&mut a, kk, &g, Some(&g), 1e-5);
-    k.layer_norm(&mut b, kk, &g, Some(&g), 1e-5);
-    close(&a, &b)
-}
-
-fn q8_0_matches_scalar(k: &Kernels, m: usize, kk: usize, n: usize) -> bool {
-    let x: Vec<f32> = (0..m * kk)
-        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
-        .collect();
-    let wf: Vec<f32> = (0..n * kk)
-        .map(|i| ((i * 53 % 89) as f32 - 44.0) * 0.007)
-        .collect();
-    let mut wq = vec![crate::BlockQ8_0::default(); n * kk / crate::QK8_0];
-    for (row, out) in wf.chunks(kk).zip(wq.chunks_mut(kk / crate::QK8_0)) {
-        q8_0::quantize_row_q8_0(row, out);
-    }
-    let bias: Vec<f32> = (0..n).map(|i| i as f32 * 0.1).collect();
-    let mut qa = q8_0::QuantizedActivations::new();
-    let (mut y0, mut y1) = (vec![0.0; m * n], vec![0.0; m * n]);
-    SCALAR.gemm_q8_0(&x, m, kk, &wq, n, Some(&bias), &mut y0, &mut qa);
-    k.gemm_q8_0(&x, m, kk, &wq, n, Some(&bias), &mut y1, &mut qa);
-    y0.iter().zip(&y1).all(|(a, b)| a.to_bits() == b.to_bits())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn select(env: Option<&str>) -> &'static Kernels {
+        super::select(env, crate::SELF_CHECKS)
+    }
 
     #[test]
     fn forced_tiers_fall_back_when_unavailable() {
@@ -388,11 +314,20 @@ mod tests {
     }
 
     #[test]
-    fn every_available_tier_passes_its_self_check() {
+    fn every_available_tier_passes_every_self_check() {
         for isa in Isa::ALL {
             if let Some(k) = kernels_for(isa) {
-                assert!(self_check(k), "{isa}");
+                for check in crate::SELF_CHECKS {
+                    assert!(check(k), "{isa}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn a_failing_self_check_skips_the_tier() {
+        let fail_simd: SelfCheck = |k| k.isa == Isa::Scalar;
+        assert_eq!(super::select(None, &[fail_simd]).isa, Isa::Scalar);
+        assert_eq!(super::select(Some("avx2"), &[fail_simd]).isa, Isa::Scalar);
     }
 }

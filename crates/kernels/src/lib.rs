@@ -18,6 +18,9 @@
 //! are exact and its float accumulation is the same sequence of fused multiply-adds on every ISA,
 //! so Q8_0 results are bit-identical across scalar, AVX2, AVX-512 and NEON.
 
+#[macro_use]
+mod macros;
+
 pub mod attention;
 pub mod block;
 pub mod elementwise;
@@ -30,8 +33,9 @@ pub mod q8_0;
 pub mod quant;
 pub mod rope;
 mod tiling;
+pub mod weights;
 
-pub use attention::AttentionParams;
+pub use attention::{AttentionParams, attention};
 pub use block::{BlockQ8_0, QK8_0};
 pub use elementwise::{
     add_bias, add_bias_gelu, add_layer_norm, dequantize_row_bf16, dequantize_row_f16,
@@ -39,8 +43,10 @@ pub use elementwise::{
     rms_norm, silu, softmax, swiglu,
 };
 pub use gemm::{FloatWeights, gemm_bf16, gemm_f16, gemm_f32, gemm_float_cols};
-pub use isa::{Isa, Kernels, attention, kernels, kernels_for};
-pub use q8_0::{QK_ACT, QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0};
+pub use isa::{Isa, Kernels, kernels_for};
+pub use q8_0::{
+    ActScales, QK_ACT, QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0,
+};
 pub use quant::blocks::{
     BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ4_1, BlockQ4K, BlockQ5_0,
     BlockQ5_1, BlockQ5K, BlockQ6K, KVALUES_IQ4NL, QK_K,
@@ -48,3 +54,25 @@ pub use quant::blocks::{
 pub use quant::formats::{BlockFormat, QuantType};
 pub use quant::{gemm_quant, gemm_quant_cols};
 pub use rope::{rope_cache, rope_neox};
+pub use weights::WeightsView;
+
+/// Every family's self-check, run on a SIMD tier against the scalar one before it is chosen (the
+/// registry, `isa`, gets them from here and so imports no family).
+pub(crate) const SELF_CHECKS: &[isa::SelfCheck] =
+    &[q8_0::self_check, gemm::self_check, elementwise::self_check];
+
+/// The kernels of the tier chosen for this process (detected once, then cached).
+///
+/// The fastest available tier is chosen (AVX-512 VNNI where the CPU has F, BW, VL and VNNI, then
+/// AVX2, NEON, scalar) unless `GGUFEMBED_ISA` names another. A forced tier the CPU lacks falls
+/// back to the best available one with a warning. Every SIMD tier must also pass a tiny
+/// self-check against the scalar kernels before it is used (a guard against a miscompiled or
+/// mis-detected tier); one that fails is skipped with a warning.
+///
+/// The AVX-512 tier was opt-in until it had been validated on AVX-512 hardware. On Zen 4 and on
+/// an Ice Lake server (2 cores) its kernels pass the whole suite and MiniLM Q8_0 embeddings of
+/// the 2,000 bench sentences are bit-identical to the AVX2 tier's; on the Ice Lake it is 2.0x
+/// (sentences) and 1.6x (passages) faster than AVX2, whole process, 2 threads, medians of 3.
+pub fn kernels() -> &'static Kernels {
+    isa::selected(SELF_CHECKS)
+}

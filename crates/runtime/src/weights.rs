@@ -62,19 +62,20 @@ enum Operand<'a, 'x> {
     Float(FloatWeights<'a>, &'x [f32], usize),
 }
 
-impl Operand<'_, '_> {
-    /// Columns `c` of `y = x · Wᵀ (+ bias)` into `y` (the full `m × n` layout).
-    #[allow(clippy::too_many_arguments)]
-    fn cols(
-        &self,
-        kernels: &Kernels,
-        m: usize,
-        n: usize,
-        bias: Option<&[f32]>,
-        c: std::ops::Range<usize>,
-        y: &mut [f32],
-    ) {
-        match *self {
+/// One product `y = x · Wᵀ (+ bias)` of `m` rows and `n` columns, for the split driver.
+#[derive(Clone, Copy)]
+struct Product<'a, 'x> {
+    op: Operand<'a, 'x>,
+    m: usize,
+    n: usize,
+    bias: Option<&'x [f32]>,
+}
+
+impl Product<'_, '_> {
+    /// Columns `c` of the product into `y` (the full `m × n` layout).
+    fn cols(&self, kernels: &Kernels, c: std::ops::Range<usize>, y: &mut [f32]) {
+        let (m, n, bias) = (self.m, self.n, self.bias);
+        match self.op {
             Operand::Q8(w, qa) => kernels.gemm_q8_0_cols(qa, w, n, bias, c.start, c.end, y),
             Operand::Quant(ty, w, qa) => {
                 kernels.gemm_quant_cols(qa, ty, w, n, bias, c.start, c.end, y)
@@ -90,17 +91,14 @@ impl Operand<'_, '_> {
 /// columns into its own `m × n` buffer (the kernels write full rows' layout), then the parts'
 /// columns are copied into `y`. Each column is computed by the same kernel code as in a serial
 /// call, so the result is bit-identical to it.
-#[allow(clippy::too_many_arguments)]
 fn split_cols(
     kernels: &Kernels,
     split: &dyn ColumnSplit,
-    op: Operand<'_, '_>,
-    m: usize,
-    n: usize,
-    bias: Option<&[f32]>,
+    prod: Product<'_, '_>,
     y: &mut [f32],
     parts: &mut Vec<Mutex<Vec<f32>>>,
 ) {
+    let (m, n) = (prod.m, prod.n);
     let n_parts = split.parts();
     while parts.len() < n_parts {
         parts.push(Mutex::new(Vec::new()));
@@ -116,7 +114,7 @@ fn split_cols(
         if buf.len() < m * n {
             buf.resize(m * n, 0.0);
         }
-        op.cols(kernels, m, n, bias, c, &mut buf[..m * n]);
+        prod.cols(kernels, c, &mut buf[..m * n]);
     });
     for (p, buf) in parts.iter_mut().enumerate().take(n_parts) {
         let Some(c) = column_range(n, n_parts, SPLIT_ALIGN, p) else {
@@ -347,9 +345,15 @@ impl<'a> Matrix<'a> {
                 MatrixData::Quant(ty, q) => Operand::Quant(ty, q, &scratch.qa),
                 MatrixData::Float(f) => Operand::Float(f, x, k),
             };
+            let p = Product {
+                op,
+                m,
+                n: w.n,
+                bias,
+            };
             match splitter(exec, m, k, w.n) {
-                Some(split) => split_cols(kernels, split, op, m, w.n, bias, y, &mut scratch.parts),
-                None => op.cols(kernels, m, w.n, bias, 0..w.n, y),
+                Some(split) => split_cols(kernels, split, p, y, &mut scratch.parts),
+                None => p.cols(kernels, 0..w.n, y),
             }
         }
     }

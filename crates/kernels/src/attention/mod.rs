@@ -10,14 +10,17 @@
 //! online softmax, register-blocked `Q·Kᵀ` and `P·V` micro-kernels), written once over the
 //! 16-lane vector of `lanes.rs`; `avx512.rs`, `avx2.rs`, `neon.rs` implement that vector with
 //! intrinsics and pick their tile shape; `scalar.rs` is the oracle. The module imports nothing
-//! from the dispatcher (`isa.rs` plugs [`AttentionFn`]s into its tables and checks arguments
-//! with [`check_args`]), so there is no import circle. Results are bit-identical across ISAs.
+//! from the other families; its table is a `PerIsa` of [`AttentionFn`]s filled from its tier
+//! modules, picked by the [`Kernels`] token (the registry, `isa`, imports nothing of it). Results are bit-identical across ISAs.
 //!
 //! The earlier per-query kernel (K transposed per head, all scores of one or two queries, then
 //! softmax, then `P·V`) ran MiniLM passages' attention at ~30 GFLOP/s per core on Zen 4 (42 % of
 //! a pass); it re-read every K and V row once per query (pair) and was load-bound.
 
 use std::ops::Range;
+
+use crate::isa::{Kernels, PerIsa};
+use crate::kernels;
 
 pub(crate) mod blocked;
 pub(crate) mod lanes;
@@ -81,6 +84,61 @@ impl AttentionParams {
 /// One ISA's attention body (arguments pre-checked by [`check_args`]).
 pub(crate) type AttentionFn =
     unsafe fn(&[f32], &[f32], &[f32], &AttentionParams, Option<&[f32]>, &mut [f32], &mut Vec<f32>);
+
+/// Every tier's attention.
+static TABLES: PerIsa<AttentionFn> = PerIsa {
+    scalar: scalar::attention,
+    #[cfg(target_arch = "x86_64")]
+    avx2: avx2::attention,
+    #[cfg(target_arch = "x86_64")]
+    avx512: avx512::attention,
+    #[cfg(target_arch = "aarch64")]
+    neon: neon::attention,
+    #[cfg(target_arch = "aarch64")]
+    neon_dotprod: neon::attention,
+};
+
+impl Kernels {
+    /// See [`attention`](crate::attention()).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        p: &AttentionParams,
+        mask: Option<&[f32]>,
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        check_args(q, k, v, p, mask, out);
+        // SAFETY: a `Kernels` exists only for an ISA the CPU supports (see `kernels_for`) and
+        // picks that ISA's entry; every length the body indexes with was checked above.
+        unsafe { (self.pick(&TABLES))(q, k, v, p, mask, out, scratch) }
+    }
+}
+
+/// Attention for one sequence on the detected tier (layouts and masks: see [`attention`
+/// module](crate::attention)).
+///
+/// `mask` is an optional additive per-key mask (`0` or `-inf` for padding). `scratch` holds the
+/// packed K/V panels and the tiles (about `2 · seq · head_dim` floats) and is reused across
+/// calls. A query with no visible key gets zeros.
+///
+/// # Panics
+/// On shape mismatches, `n_heads % n_kv_heads != 0`, `head_dim == 0`, `window == Some(0)` or a
+/// bad `kv_heads`.
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    p: &AttentionParams,
+    mask: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    kernels().attention(q, k, v, p, mask, out, scratch);
+}
 
 /// The checks every [`AttentionFn`] relies on.
 ///

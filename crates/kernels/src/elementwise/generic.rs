@@ -253,31 +253,3 @@ pub(crate) fn dequantize_bf16(x: &[half::bf16], out: &mut [f32]) {
         *o = f32::from_bits(u32::from(h.to_bits()) << 16);
     }
 }
-
-/// Activation quantization for the Q8_0 matmul (see `q8_0::QuantizedActivations`): per 16
-/// values `d = amax/127`, `id = d != 0 ? 1/d : 0`, `q = roundf(x·id)`; codes also stored as
-/// `q + 128` (u8). `x.len() == qs.len() == qu8.len() == 16 · d.len()`.
-#[inline(always)]
-pub(crate) fn quantize_act(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]) {
-    const B: usize = crate::q8_0::QK_ACT;
-    for (((xs, q), u), ds) in x
-        .chunks_exact(B)
-        .zip(qs.chunks_exact_mut(B))
-        .zip(qu8.chunks_exact_mut(B))
-        .zip(d.iter_mut())
-    {
-        let mut amax = 0.0f32;
-        for &v in xs {
-            let a = v.abs();
-            amax = if amax > a { amax } else { a };
-        }
-        let dv = amax / 127.0;
-        let id = if dv != 0.0 { 1.0 / dv } else { 0.0 };
-        *ds = dv;
-        for i in 0..B {
-            let c = crate::q8_0::round_to_i8(xs[i] * id);
-            q[i] = c;
-            u[i] = (c as u8) ^ 0x80;
-        }
-    }
-}

@@ -1,5 +1,5 @@
 //! Elementwise and row-wise kernels: norms, activations, softmax, pooling, dequantization.
-//! (Attention is its own family, `crate::attention`.)
+//! (Attention is its own family, `crate::attention`; activation quantization is `crate::q8_0`'s.)
 //!
 //! One lane-explicit body per kernel (`generic.rs`) is instantiated per ISA inside
 //! `#[target_feature]` wrappers (`avx2.rs`, `avx512.rs`, `neon.rs`; `scalar.rs` uses the bodies
@@ -19,7 +19,8 @@ pub(crate) mod neon;
 use half::{bf16, f16};
 
 use crate::block::{BlockQ8_0, QK8_0};
-use crate::isa::{Kernels, kernels};
+use crate::isa::{Kernels, PerIsa, SCALAR};
+use crate::kernels;
 
 /// Function pointers of one ISA's elementwise kernels (arguments pre-checked).
 #[allow(clippy::type_complexity)]
@@ -41,24 +42,9 @@ pub(crate) struct Table {
     pub dequantize_q8_0: unsafe fn(&[BlockQ8_0], &mut [f32]),
     pub dequantize_f16: unsafe fn(&[f16], &mut [f32]),
     pub dequantize_bf16: unsafe fn(&[bf16], &mut [f32]),
-    pub quantize_act: unsafe fn(&[f32], &mut [i8], &mut [u8], &mut [f32]),
 }
 
-/// One `#[target_feature]` wrapper around the `generic` body of the same name.
-macro_rules! ew_wrap {
-    ($features:literal; $name:ident ( $($arg:ident : $ty:ty),* )) => {
-        /// # Safety
-        /// The CPU must support the features this file is compiled for, and the arguments must
-        /// satisfy the checks of the public entry point.
-        #[target_feature(enable = $features)]
-        unsafe fn $name($($arg: $ty),*) {
-            g::$name($($arg),*)
-        }
-    };
-}
-pub(crate) use ew_wrap;
-
-/// Defines `#[target_feature]` wrappers around every `generic` body and a `TABLE` of them.
+/// Stamps `#[target_feature]` entry points around every `generic` body and a `TABLE` of them.
 macro_rules! isa_table {
     ($features:literal) => {
         use half::{bf16, f16};
@@ -66,28 +52,27 @@ macro_rules! isa_table {
         use crate::block::BlockQ8_0;
         use crate::elementwise::{Table, generic as g};
 
-        crate::elementwise::ew_wrap!($features; layer_norm(x: &mut [f32], dim: usize, gamma: &[f32], beta: Option<&[f32]>, eps: f32));
-        crate::elementwise::ew_wrap!($features; add_layer_norm(
-            x: &mut [f32], residual: &[f32], dim: usize, gamma: &[f32], beta: Option<&[f32]>, eps: f32
-        ));
-        crate::elementwise::ew_wrap!($features; rms_norm(x: &mut [f32], dim: usize, weight: &[f32], eps: f32));
-        crate::elementwise::ew_wrap!($features; add(x: &mut [f32], y: &[f32]));
-        crate::elementwise::ew_wrap!($features; add_bias(x: &mut [f32], bias: &[f32]));
-        crate::elementwise::ew_wrap!($features; add_bias_gelu(x: &mut [f32], bias: &[f32]));
-        crate::elementwise::ew_wrap!($features; gelu(x: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; gelu_tanh(x: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; silu(x: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; geglu(gate: &[f32], up: &[f32], out: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; swiglu(gate: &[f32], up: &[f32], out: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; softmax(x: &mut [f32], scale: f32, mask: Option<&[f32]>));
-        crate::elementwise::ew_wrap!($features; mean_pool(x: &[f32], dim: usize, t0: usize, t1: usize, out: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; l2_normalize(x: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; dequantize_q8_0(blocks: &[BlockQ8_0], out: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; dequantize_f16(x: &[f16], out: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; dequantize_bf16(x: &[bf16], out: &mut [f32]));
-        crate::elementwise::ew_wrap!($features; quantize_act(
-            x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]
-        ));
+        target_fns!($features;
+            layer_norm(x: &mut [f32], dim: usize, gamma: &[f32], beta: Option<&[f32]>, eps: f32) => g::layer_norm;
+            add_layer_norm(
+                x: &mut [f32], residual: &[f32], dim: usize, gamma: &[f32], beta: Option<&[f32]>, eps: f32
+            ) => g::add_layer_norm;
+            rms_norm(x: &mut [f32], dim: usize, weight: &[f32], eps: f32) => g::rms_norm;
+            add(x: &mut [f32], y: &[f32]) => g::add;
+            add_bias(x: &mut [f32], bias: &[f32]) => g::add_bias;
+            add_bias_gelu(x: &mut [f32], bias: &[f32]) => g::add_bias_gelu;
+            gelu(x: &mut [f32]) => g::gelu;
+            gelu_tanh(x: &mut [f32]) => g::gelu_tanh;
+            silu(x: &mut [f32]) => g::silu;
+            geglu(gate: &[f32], up: &[f32], out: &mut [f32]) => g::geglu;
+            swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) => g::swiglu;
+            softmax(x: &mut [f32], scale: f32, mask: Option<&[f32]>) => g::softmax;
+            mean_pool(x: &[f32], dim: usize, t0: usize, t1: usize, out: &mut [f32]) => g::mean_pool;
+            l2_normalize(x: &mut [f32]) => g::l2_normalize;
+            dequantize_q8_0(blocks: &[BlockQ8_0], out: &mut [f32]) => g::dequantize_q8_0;
+            dequantize_f16(x: &[f16], out: &mut [f32]) => g::dequantize_f16;
+            dequantize_bf16(x: &[bf16], out: &mut [f32]) => g::dequantize_bf16;
+        );
         pub(crate) const TABLE: Table = Table {
             layer_norm,
             add_layer_norm,
@@ -106,11 +91,48 @@ macro_rules! isa_table {
             dequantize_q8_0,
             dequantize_f16,
             dequantize_bf16,
-            quantize_act,
         };
     };
 }
 pub(crate) use isa_table;
+
+/// Every tier's table (NEON's dot-product extension changes nothing here).
+static TABLES: PerIsa<Table> = PerIsa {
+    scalar: scalar::TABLE,
+    #[cfg(target_arch = "x86_64")]
+    avx2: avx2::TABLE,
+    #[cfg(target_arch = "x86_64")]
+    avx512: avx512::TABLE,
+    #[cfg(target_arch = "aarch64")]
+    neon: neon::TABLE,
+    #[cfg(target_arch = "aarch64")]
+    neon_dotprod: neon::TABLE,
+};
+
+/// The table of `k`'s tier.
+#[inline(always)]
+fn ew(k: &Kernels) -> &'static Table {
+    k.pick(&TABLES)
+}
+
+/// This family's self-check (see `crate::SELF_CHECKS`): a LayerNorm on `k` and on the scalar
+/// tier, equal within a float tolerance.
+pub(crate) fn self_check(k: &Kernels) -> bool {
+    let (m, dim) = (5, 96);
+    let x: Vec<f32> = (0..m * dim)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
+        .collect();
+    let g: Vec<f32> = (0..dim).map(|i| 1.0 + i as f32 * 0.01).collect();
+    let close = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs()))
+    };
+    let (mut a, mut b) = (x.clone(), x);
+    SCALAR.layer_norm(&mut a, dim, &g, Some(&g), 1e-5);
+    k.layer_norm(&mut b, dim, &g, Some(&g), 1e-5);
+    close(&a, &b)
+}
 
 fn check_rows(what: &str, len: usize, dim: usize) {
     assert!(
@@ -120,8 +142,8 @@ fn check_rows(what: &str, len: usize, dim: usize) {
 }
 
 // SAFETY (for every `unsafe` call below): a `Kernels` value exists only for an ISA the CPU
-// supports (see `kernels_for`), and each method checks the slice lengths its body relies on;
-// the bodies themselves are safe Rust.
+// supports (see `kernels_for`), `ew` picks that ISA's table, and each method checks the slice
+// lengths its body relies on; the bodies themselves are safe Rust.
 impl Kernels {
     /// See [`layer_norm`].
     pub fn layer_norm(
@@ -139,7 +161,7 @@ impl Kernels {
             "layer_norm: beta.len() != dim"
         );
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.layer_norm)(x, dim, gamma, beta, eps) }
+        unsafe { (ew(self).layer_norm)(x, dim, gamma, beta, eps) }
     }
 
     /// See [`add_layer_norm`].
@@ -164,7 +186,7 @@ impl Kernels {
             "add_layer_norm: beta.len() != dim"
         );
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.add_layer_norm)(x, residual, dim, gamma, beta, eps) }
+        unsafe { (ew(self).add_layer_norm)(x, residual, dim, gamma, beta, eps) }
     }
 
     /// See [`rms_norm`].
@@ -172,46 +194,46 @@ impl Kernels {
         check_rows("rms_norm", x.len(), dim);
         assert_eq!(weight.len(), dim, "rms_norm: weight.len() != dim");
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.rms_norm)(x, dim, weight, eps) }
+        unsafe { (ew(self).rms_norm)(x, dim, weight, eps) }
     }
 
     /// See [`residual_add`].
     pub fn residual_add(&self, x: &mut [f32], y: &[f32]) {
         assert_eq!(x.len(), y.len(), "residual_add: lengths differ");
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.add)(x, y) }
+        unsafe { (ew(self).add)(x, y) }
     }
 
     /// See [`add_bias`].
     pub fn add_bias(&self, x: &mut [f32], bias: &[f32]) {
         check_rows("add_bias", x.len(), bias.len());
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.add_bias)(x, bias) }
+        unsafe { (ew(self).add_bias)(x, bias) }
     }
 
     /// See [`add_bias_gelu`].
     pub fn add_bias_gelu(&self, x: &mut [f32], bias: &[f32]) {
         check_rows("add_bias_gelu", x.len(), bias.len());
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.add_bias_gelu)(x, bias) }
+        unsafe { (ew(self).add_bias_gelu)(x, bias) }
     }
 
     /// See [`gelu`].
     pub fn gelu(&self, x: &mut [f32]) {
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.gelu)(x) }
+        unsafe { (ew(self).gelu)(x) }
     }
 
     /// See [`gelu_tanh`].
     pub fn gelu_tanh(&self, x: &mut [f32]) {
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.gelu_tanh)(x) }
+        unsafe { (ew(self).gelu_tanh)(x) }
     }
 
     /// See [`silu`].
     pub fn silu(&self, x: &mut [f32]) {
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.silu)(x) }
+        unsafe { (ew(self).silu)(x) }
     }
 
     /// See [`geglu`].
@@ -221,7 +243,7 @@ impl Kernels {
             "geglu: lengths differ"
         );
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.geglu)(gate, up, out) }
+        unsafe { (ew(self).geglu)(gate, up, out) }
     }
 
     /// See [`swiglu`].
@@ -231,7 +253,7 @@ impl Kernels {
             "swiglu: lengths differ"
         );
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.swiglu)(gate, up, out) }
+        unsafe { (ew(self).swiglu)(gate, up, out) }
     }
 
     /// See [`softmax`].
@@ -241,7 +263,7 @@ impl Kernels {
             "softmax: mask.len() != x.len()"
         );
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.softmax)(x, scale, mask) }
+        unsafe { (ew(self).softmax)(x, scale, mask) }
     }
 
     /// See [`mean_pool`].
@@ -253,13 +275,13 @@ impl Kernels {
         );
         assert_eq!(out.len(), dim, "mean_pool: out.len() != dim");
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.mean_pool)(x, dim, t0, t1, out) }
+        unsafe { (ew(self).mean_pool)(x, dim, t0, t1, out) }
     }
 
     /// See [`l2_normalize`].
     pub fn l2_normalize(&self, x: &mut [f32]) {
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.l2_normalize)(x) }
+        unsafe { (ew(self).l2_normalize)(x) }
     }
 
     /// See [`dequantize_row_q8_0`].
@@ -270,21 +292,21 @@ impl Kernels {
             "dequantize_row_q8_0: out.len() != 32 * blocks"
         );
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.dequantize_q8_0)(blocks, out) }
+        unsafe { (ew(self).dequantize_q8_0)(blocks, out) }
     }
 
     /// See [`dequantize_row_f16`].
     pub fn dequantize_row_f16(&self, x: &[f16], out: &mut [f32]) {
         assert_eq!(out.len(), x.len(), "dequantize_row_f16: lengths differ");
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.dequantize_f16)(x, out) }
+        unsafe { (ew(self).dequantize_f16)(x, out) }
     }
 
     /// See [`dequantize_row_bf16`].
     pub fn dequantize_row_bf16(&self, x: &[bf16], out: &mut [f32]) {
         assert_eq!(out.len(), x.len(), "dequantize_row_bf16: lengths differ");
         // SAFETY: see the note above `impl Kernels`.
-        unsafe { (self.ew.dequantize_bf16)(x, out) }
+        unsafe { (ew(self).dequantize_bf16)(x, out) }
     }
 }
 

@@ -20,5 +20,4 @@ pub(crate) const TABLE: Table = Table {
     dequantize_q8_0: g::dequantize_q8_0,
     dequantize_f16: g::dequantize_f16,
     dequantize_bf16: g::dequantize_bf16,
-    quantize_act: g::quantize_act,
 };

@@ -26,7 +26,8 @@ pub(crate) mod neon;
 
 use half::{bf16, f16};
 
-use crate::isa::{Kernels, kernels};
+use crate::isa::{Kernels, PerIsa, SCALAR};
+use crate::kernels;
 
 /// Weights of a float matmul: `n` rows of `k` values, row-major (GGUF's layout).
 #[derive(Clone, Copy, Debug)]
@@ -85,6 +86,35 @@ pub(crate) struct FloatGemm<'a> {
 /// Signature of one ISA's float matmul (`y` is the full `m × n` output).
 pub(crate) type GemmFn = unsafe fn(&FloatGemm<'_>, &mut [f32]);
 
+/// Every tier's driver.
+static DRIVERS: PerIsa<GemmFn> = PerIsa {
+    scalar: scalar::gemm_cols,
+    #[cfg(target_arch = "x86_64")]
+    avx2: avx2::gemm_cols,
+    #[cfg(target_arch = "x86_64")]
+    avx512: avx512::gemm_cols,
+    #[cfg(target_arch = "aarch64")]
+    neon: neon::gemm_cols,
+    #[cfg(target_arch = "aarch64")]
+    neon_dotprod: neon::gemm_cols,
+};
+
+/// This family's self-check (see `crate::SELF_CHECKS`): an F16 matmul on `k` and on the scalar
+/// tier, bit for bit (every tier sums in one order: `driver.rs`).
+pub(crate) fn self_check(k: &Kernels) -> bool {
+    let (m, kk, n) = (5, 96, 19);
+    let x: Vec<f32> = (0..m * kk)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
+        .collect();
+    let w: Vec<f16> = (0..n * kk)
+        .map(|i| f16::from_f32(((i * 53 % 89) as f32 - 44.0) * 0.007))
+        .collect();
+    let (mut y0, mut y1) = (vec![0.0; m * n], vec![0.0; m * n]);
+    SCALAR.gemm_f16(&x, m, kk, &w, n, None, &mut y0);
+    k.gemm_f16(&x, m, kk, &w, n, None, &mut y1);
+    y0.iter().zip(&y1).all(|(p, q)| p.to_bits() == q.to_bits())
+}
+
 impl Kernels {
     /// See [`gemm_float_cols`].
     #[allow(clippy::too_many_arguments)]
@@ -137,7 +167,7 @@ impl Kernels {
         };
         // SAFETY: `self` exists only for an ISA the CPU supports (see `kernels_for`); the
         // lengths the driver relies on were checked just above.
-        unsafe { (self.float)(&p, y) }
+        unsafe { (self.pick(&DRIVERS))(&p, y) }
     }
 
     /// See [`gemm_f32`].

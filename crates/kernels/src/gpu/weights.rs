@@ -1,25 +1,16 @@
 //! Buffers on the device: weight matrices in their storage type ([`GpuMatrix`]) and f32/u32
 //! activations ([`GpuBuffer`]).
 
-use half::{bf16, f16};
 use wgpu::util::DeviceExt;
 
 use super::context::{GpuContext, GpuError};
 use super::shaders::WeightKind;
-use crate::block::{BlockQ8_0, QK8_0};
+use crate::block::QK8_0;
 
-/// A weight matrix as the model file stores it, to upload with [`GpuContext::upload_matrix`].
-#[derive(Clone, Copy, Debug)]
-pub enum GpuWeightData<'a> {
-    /// f32 values.
-    F32(&'a [f32]),
-    /// f16 values, kept as f16 on the device.
-    F16(&'a [f16]),
-    /// bf16 values, kept as bf16 on the device.
-    Bf16(&'a [bf16]),
-    /// Q8_0 blocks, kept as int8 quants and f16 scales on the device.
-    Q8_0(&'a [BlockQ8_0]),
-}
+/// A weight matrix as the model file stores it, to upload with [`GpuContext::upload_matrix`]:
+/// the crate's one weights view. F32/F16/BF16 stay in their type on the device, Q8_0 as int8
+/// quants and f16 scales; the other block formats have no shader and are refused.
+pub type GpuWeightData<'a> = crate::weights::WeightsView<'a>;
 
 /// A weight matrix on the device: `n` rows of `k` values in the file's storage type.
 #[derive(Debug)]
@@ -148,6 +139,9 @@ impl GpuContext {
                 }
                 b.len() * QK8_0
             }
+            GpuWeightData::Quant(ty, _) => {
+                return Err(shape(format!("{ty} weights have no GPU kernel")));
+            }
         };
         if len != values {
             return Err(shape(format!("{len} values given for {n} × {k}")));
@@ -180,6 +174,7 @@ impl GpuContext {
                     Some(self.storage(&format!("{what} (scales)"), &d)?),
                 )
             }
+            GpuWeightData::Quant(..) => unreachable!("refused above"),
         };
         Ok(GpuMatrix {
             kind,

@@ -28,6 +28,20 @@ use super::QuantizedActivations;
 use crate::block::{BlockQ8_0, QK8_0};
 use crate::tiling::{L2_WEIGHT_BUDGET, Tile, store_tile};
 
+/// This tier's Q8_0 kernels.
+pub(crate) const TABLE: super::Table = super::Table {
+    gemm: gemm_cols,
+    quantize_halves,
+    quantize_blocks,
+};
+
+target_fns!("avx2,fma,f16c";
+    quantize_halves(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32])
+        => super::quantize::quantize_halves;
+    quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32])
+        => super::quantize::quantize_blocks;
+);
+
 const MR: usize = 4;
 const NR: usize = 16;
 const BLOCK_BYTES: usize = std::mem::size_of::<BlockQ8_0>();

@@ -20,6 +20,7 @@
 //! bit for bit, and a row's result never depends on the tile it was computed in.
 
 mod fused;
+pub(crate) mod quantize;
 pub(crate) mod scalar;
 
 #[cfg(target_arch = "x86_64")]
@@ -29,66 +30,51 @@ pub(crate) mod avx512;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
 
-use half::f16;
-
 use crate::block::{BlockQ8_0, QK8_0};
-use crate::isa::{Kernels, kernels};
-use crate::quant::formats::QuantType;
+use crate::isa::{Kernels, PerIsa, SCALAR};
+use crate::kernels;
+pub use quantize::quantize_row_q8_0;
 
 /// Signature of one ISA's Q8_0 driver: `(qa, w, n, bias, n0, n1, y)`, arguments pre-checked.
 pub(crate) type GemmFn =
     unsafe fn(&QuantizedActivations, &[BlockQ8_0], usize, Option<&[f32]>, usize, usize, &mut [f32]);
 
-/// Quantizes one row into Q8_0 blocks, bit-identical to ggml's `quantize_row_q8_0_ref`.
-///
-/// `d = amax / 127` (f32), `id = d != 0 ? 1/d : 0`, `q = roundf(x * id)` (half away from zero,
-/// saturated to i8 like C's conversion on the values ggml can produce), and `d` is stored rounded
-/// to f16.
-///
-/// # Panics
-/// If `x.len()` is not `32 * out.len()`.
-pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-    assert_eq!(
-        x.len(),
-        out.len() * QK8_0,
-        "quantize_row_q8_0: x.len() must be 32 * out.len()"
-    );
-    for (xb, ob) in x.chunks_exact(QK8_0).zip(out.iter_mut()) {
-        let (d, qs) = quantize_block::<QK8_0>(xb.try_into().expect("chunk of 32"));
-        ob.d = f16::from_f32(d);
-        ob.qs = qs;
-    }
+/// Signature of one ISA's activation quantizer: `(x, qs, qu8, d)`, lengths pre-checked (see
+/// [`quantize::quantize_halves`]).
+pub(crate) type QuantizeFn = unsafe fn(&[f32], &mut [i8], &mut [u8], &mut [f32]);
+
+/// One tier's Q8_0 kernels.
+pub(crate) struct Table {
+    /// The matmul driver.
+    pub gemm: GemmFn,
+    /// Activations with one f32 scale per 16 values ([`quantize::quantize_halves`]).
+    pub quantize_halves: QuantizeFn,
+    /// Activations in ggml's 32-value blocks ([`quantize::quantize_blocks`]).
+    pub quantize_blocks: QuantizeFn,
 }
 
-/// ggml's `d = amax/127`, `id = d != 0 ? 1/d : 0`, `q = roundf(x·id)` over `N` values; `d` in f32.
-#[inline(always)]
-fn quantize_block<const N: usize>(x: &[f32; N]) -> (f32, [i8; N]) {
-    // Max is exact and order-independent, so a lane-parallel max gives ggml's amax.
-    let mut amax = 0.0f32;
-    for &v in x {
-        let a = v.abs();
-        amax = if amax > a { amax } else { a };
-    }
-    let d = amax / 127.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    (d, x.map(|v| round_to_i8(v * id)))
-}
+/// Every tier's table.
+static TABLES: PerIsa<Table> = PerIsa {
+    scalar: scalar::TABLE,
+    #[cfg(target_arch = "x86_64")]
+    avx2: avx2::TABLE,
+    #[cfg(target_arch = "x86_64")]
+    avx512: avx512::TABLE,
+    #[cfg(target_arch = "aarch64")]
+    neon: neon::TABLE_WIDENING,
+    #[cfg(target_arch = "aarch64")]
+    neon_dotprod: neon::TABLE_DOTPROD,
+};
 
-/// `roundf(t) as i8` (half away from zero; saturating; NaN → 0), bit for bit, without the libm
-/// call that `f32::round` becomes on baseline x86-64, so the quantizer vectorizes.
-///
-/// After clamping to [-128, 127] and mapping NaN to 0, `i = trunc(c)` and `f = c - i` are exact
-/// (|c| < 2²³), and `roundf` adds one away from zero exactly when `|f| ≥ 0.5`. The conversion is
-/// `to_int_unchecked`: Rust's checked `as i32` (saturating, NaN-aware) is scalarized by LLVM lane
-/// by lane, which made activation quantization ~20 % of a MiniLM forward pass.
-#[inline(always)]
-pub(crate) fn round_to_i8(t: f32) -> i8 {
-    let c = t.clamp(-128.0, 127.0);
-    let c = if c.is_nan() { 0.0 } else { c };
-    // SAFETY: `c` is finite and within [-128, 127] (NaN replaced by 0 above).
-    let i: i32 = unsafe { c.to_int_unchecked() };
-    let f = c - i as f32;
-    (i + i32::from(f >= 0.5) - i32::from(f <= -0.5)) as i8
+/// How [`QuantizedActivations`] scales its codes: the activation type a weight format dots with
+/// (`BlockFormat::ACTIVATIONS`). The layout is the same either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActScales {
+    /// One f32 scale per 16 values (ours, for Q8_0 and most block formats).
+    PerHalfBlock,
+    /// ggml's Q8_0 blocks: one f16-rounded scale per 32 values (written as the two equal scales
+    /// of the block's halves).
+    PerBlock,
 }
 
 /// Values per activation scale: two scales per 32-value Q8_0 weight block.
@@ -143,29 +129,18 @@ impl QuantizedActivations {
     /// # Panics
     /// If `k` is not a multiple of 32 or `x.len() != m * k`.
     pub fn quantize_with(&mut self, kernels: &Kernels, x: &[f32], m: usize, k: usize) {
-        self.quantize_impl(kernels, x, m, k, false);
+        self.quantize_scaled(kernels, x, m, k, ActScales::PerHalfBlock);
     }
 
-    /// Quantizes `x` as the matmul with weights of type `ty` wants it: in llama.cpp's 32-value
-    /// blocks with an f16-rounded scale for the types llama.cpp dots with Q8_0 activations
-    /// ([`QuantType::block_activations`]), otherwise as [`quantize_with`](Self::quantize_with).
-    /// The layout is the same either way (a 32-value block's two scales are then equal), so any
-    /// matmul reads either.
-    ///
-    /// # Panics
-    /// If `k` is not a multiple of 32 or `x.len() != m * k`.
-    pub fn quantize_for(
+    /// Quantizes `x` with the given scales (see `quant`'s `quantize_for`).
+    pub(crate) fn quantize_scaled(
         &mut self,
         kernels: &Kernels,
-        ty: QuantType,
         x: &[f32],
         m: usize,
         k: usize,
+        scales: ActScales,
     ) {
-        self.quantize_impl(kernels, x, m, k, ty.block_activations());
-    }
-
-    fn quantize_impl(&mut self, kernels: &Kernels, x: &[f32], m: usize, k: usize, blocks: bool) {
         assert!(
             k.is_multiple_of(QK8_0),
             "Q8_0 matmul: k = {k} is not a multiple of 32"
@@ -180,14 +155,13 @@ impl QuantizedActivations {
         self.qs.resize(m * k, 0);
         self.qu8.resize(m * k, 0);
         self.d.resize(m * k / QK_ACT, 0.0);
-        // SAFETY: the lengths agree (resized above); the tables are for a supported ISA.
-        unsafe {
-            if blocks {
-                (kernels.quant.quantize_blocks)(x, &mut self.qs, &mut self.qu8, &mut self.d)
-            } else {
-                (kernels.ew.quantize_act)(x, &mut self.qs, &mut self.qu8, &mut self.d)
-            }
-        }
+        let t = kernels.pick(&TABLES);
+        let quantize = match scales {
+            ActScales::PerHalfBlock => t.quantize_halves,
+            ActScales::PerBlock => t.quantize_blocks,
+        };
+        // SAFETY: the lengths agree (resized above); the table is for a supported ISA.
+        unsafe { quantize(x, &mut self.qs, &mut self.qu8, &mut self.d) }
         // Exact and order-free, so the same on every tier; m·k adds against m·k·n multiply-adds.
         self.sums.resize(m * k / QK_ACT, 0);
         for (s, c) in self.sums.iter_mut().zip(self.qs.chunks_exact(QK_ACT)) {
@@ -317,7 +291,7 @@ impl Kernels {
         }
         // SAFETY: `self` exists only for an ISA the CPU supports (see `kernels_for`), and the
         // lengths the driver relies on were checked just above.
-        unsafe { (self.q8_0)(qa, w, n, bias, n0, n1, y) }
+        unsafe { (self.pick(&TABLES).gemm)(qa, w, n, bias, n0, n1, y) }
     }
 }
 
@@ -361,42 +335,30 @@ pub fn gemm_q8_0_cols(
     kernels().gemm_q8_0_cols(qa, w, n, bias, n0, n1, y);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::round_to_i8;
+/// This family's self-check (see `crate::SELF_CHECKS`): two matmuls (one small, with row,
+/// column and odd-block tails; one spanning several L2 column blocks, K = 2048) on `k` and on
+/// the scalar tier must match bit for bit (the reduction order is the same on every tier).
+pub(crate) fn self_check(k: &Kernels) -> bool {
+    [(5, 96, 19), (3, 2048, 150)]
+        .into_iter()
+        .all(|(m, kk, n)| matches_scalar(k, m, kk, n))
+}
 
-    #[test]
-    fn round_to_i8_is_roundf_then_saturating_cast() {
-        let mut cases = vec![
-            f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::MAX,
-            f32::MIN,
-            0.0,
-            -0.0,
-            0.5,
-            -0.5,
-            0.499_999_97,
-            -0.499_999_97,
-            126.5,
-            127.5,
-            -127.5,
-            -128.5,
-            1e-45,
-        ];
-        // Every f32 in [-130, 130] with a fine stride, plus all halves and their neighbours.
-        let mut t = -130.0f32;
-        while t <= 130.0 {
-            cases.push(t);
-            t += 1.0 / 1024.0;
-        }
-        for h in -262..=262 {
-            let v = h as f32 * 0.5;
-            cases.extend([v, v.next_up(), v.next_down()]);
-        }
-        for v in cases {
-            assert_eq!(round_to_i8(v), v.round() as i8, "{v:e}");
-        }
+fn matches_scalar(k: &Kernels, m: usize, kk: usize, n: usize) -> bool {
+    let x: Vec<f32> = (0..m * kk)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
+        .collect();
+    let wf: Vec<f32> = (0..n * kk)
+        .map(|i| ((i * 53 % 89) as f32 - 44.0) * 0.007)
+        .collect();
+    let mut wq = vec![BlockQ8_0::default(); n * kk / QK8_0];
+    for (row, out) in wf.chunks(kk).zip(wq.chunks_mut(kk / QK8_0)) {
+        quantize_row_q8_0(row, out);
     }
+    let bias: Vec<f32> = (0..n).map(|i| i as f32 * 0.1).collect();
+    let mut qa = QuantizedActivations::new();
+    let (mut y0, mut y1) = (vec![0.0; m * n], vec![0.0; m * n]);
+    SCALAR.gemm_q8_0(&x, m, kk, &wq, n, Some(&bias), &mut y0, &mut qa);
+    k.gemm_q8_0(&x, m, kk, &wq, n, Some(&bias), &mut y1, &mut qa);
+    y0.iter().zip(&y1).all(|(a, b)| a.to_bits() == b.to_bits())
 }

@@ -15,6 +15,27 @@ use super::QuantizedActivations;
 use crate::block::{BlockQ8_0, QK8_0};
 use crate::tiling::{Tiles, store_tile, tile_cols};
 
+/// This tier's Q8_0 kernels without the dot-product extension (widening multiplies).
+pub(crate) const TABLE_WIDENING: super::Table = super::Table {
+    gemm: gemm_cols_widening,
+    quantize_halves,
+    quantize_blocks,
+};
+
+/// This tier's Q8_0 kernels with `sdot`.
+pub(crate) const TABLE_DOTPROD: super::Table = super::Table {
+    gemm: gemm_cols_dotprod,
+    quantize_halves,
+    quantize_blocks,
+};
+
+target_fns!("neon";
+    quantize_halves(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32])
+        => super::quantize::quantize_halves;
+    quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32])
+        => super::quantize::quantize_blocks;
+);
+
 const MR: usize = 4;
 const NR: usize = 4;
 const BLOCK_BYTES: usize = std::mem::size_of::<BlockQ8_0>();

@@ -1,7 +1,14 @@
 //! Portable Q8_0 matmul: the oracle every SIMD tier must match bit for bit.
 
-use super::{QK_ACT, QuantizedActivations};
+use super::{QK_ACT, QuantizedActivations, quantize};
 use crate::block::{BlockQ8_0, QK8_0};
+
+/// The scalar tier's Q8_0 kernels (the quantizers as they are: the baseline target).
+pub(crate) const TABLE: super::Table = super::Table {
+    gemm: gemm_cols,
+    quantize_halves: quantize::quantize_halves,
+    quantize_blocks: quantize::quantize_blocks,
+};
 
 /// Scalar driver (see [`super::GemmFn`]). Arguments are checked by the caller.
 pub(crate) fn gemm_cols(

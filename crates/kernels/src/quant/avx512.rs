@@ -24,35 +24,16 @@ pub(crate) const TIER: Tier = Tier {
     nr: 2 * GROUP,
     words: WORDS,
     unpack,
-    quantize_blocks,
     pack,
     tile,
 };
 
-/// [`super::quantize_blocks`] compiled for this tier.
-///
-/// # Safety
-/// The CPU must support AVX-512 F/BW/VL, AVX2 and F16C; the lengths as [`super::quantize_blocks`].
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
-unsafe fn quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]) {
-    super::quantize_blocks(x, qs, qu8, d);
-}
-
-/// [`QuantType::unpack_row`] compiled for this tier: LLVM vectorizes the decode loops with its
-/// instructions (callgrind, MiniLM Q4_0, 100 sentences: see docs/KERNELS.md).
-///
-/// # Safety
-/// The CPU must support AVX-512 F/BW/VL, AVX2 and F16C.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
-unsafe fn unpack(
-    ty: QuantType,
-    bytes: &[u8],
-    codes: &mut [i8],
-    scales: &mut [f32],
-    mins: &mut [f32],
-) {
-    ty.unpack_row(bytes, codes, scales, mins);
-}
+// `unpack`: [`QuantType::unpack_row`] compiled for this tier, so that LLVM vectorizes the decode
+// loops with its instructions (callgrind, MiniLM Q4_0, 100 sentences: see docs/KERNELS.md).
+target_fns!("avx512f,avx512bw,avx512vl,avx2,fma,f16c";
+    unpack(ty: QuantType, bytes: &[u8], codes: &mut [i8], scales: &mut [f32], mins: &mut [f32])
+        => QuantType::unpack_row;
+);
 
 /// # Safety
 /// The CPU must support AVX-512 F/BW/VL/VNNI and AVX2; `un` holds 16 decoded rows of `k` and

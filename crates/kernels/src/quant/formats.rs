@@ -11,6 +11,7 @@ use bytemuck::Pod;
 
 use super::blocks::*;
 use crate::block::BlockQ8_0;
+use crate::q8_0::ActScales;
 
 /// Weights per activation scale and per decoded scale: every format's sub-blocks are 16 or 32.
 pub const QK_SUB: usize = 16;
@@ -27,10 +28,24 @@ pub trait BlockFormat: Pod {
     const QK: usize;
     /// Whether weights carry an offset (`d·q + m`).
     const HAS_MIN: bool;
+    /// Bytes per block (the `#[repr(C)]` size, asserted beside each block type).
+    const BYTES: usize = std::mem::size_of::<Self>();
+    /// How the matmul quantizes the activations this format dots with (see
+    /// [`QuantType::block_activations`] for the measurements behind each choice).
+    const ACTIVATIONS: ActScales = ActScales::PerHalfBlock;
 
     /// Decodes the block: `codes` (`QK`), `scales` and `mins` (`QK / 16` each; `mins` is left
     /// alone when the format has no offset).
     fn unpack(&self, codes: &mut [i8], scales: &mut [f32], mins: &mut [f32]);
+
+    /// Dequantizes a row of blocks given as the file's bytes into `out` (bit for bit ggml's
+    /// `dequantize_row_*`).
+    ///
+    /// # Panics
+    /// If `out.len()` is not a multiple of `QK` or `bytes` is not `out.len() / QK` blocks.
+    fn dequantize_row(bytes: &[u8], out: &mut [f32]) {
+        dequantize_row::<Self>(bytes, out);
+    }
 }
 
 /// The quantized weight types the matmul computes with.
@@ -169,7 +184,7 @@ impl QuantType {
     /// Bytes per block.
     pub fn block_bytes(self) -> usize {
         fn f<B: BlockFormat>() -> usize {
-            std::mem::size_of::<B>()
+            B::BYTES
         }
         with_block!(self, f())
     }
@@ -196,7 +211,15 @@ impl QuantType {
     /// and IQ4_XS too (llama.cpp's Q8_K, 256-value blocks, is coarser still). These differences
     /// are of the order of one text's noise; the choice is the measured one.
     pub fn block_activations(self) -> bool {
-        matches!(self, QuantType::Q4_0 | QuantType::Q5_0 | QuantType::Iq4Nl)
+        self.activations() == ActScales::PerBlock
+    }
+
+    /// How the matmul quantizes activations for this type ([`BlockFormat::ACTIVATIONS`]).
+    pub fn activations(self) -> ActScales {
+        fn f<B: BlockFormat>() -> ActScales {
+            B::ACTIVATIONS
+        }
+        with_block!(self, f())
     }
 
     /// Bytes of one row of `k` weights, or `None` if `k` is not a multiple of the block size.
@@ -221,7 +244,10 @@ impl QuantType {
     /// # Panics
     /// If `out.len()` is not a multiple of the block size or `bytes` is not its row's length.
     pub fn dequantize_row(self, bytes: &[u8], out: &mut [f32]) {
-        with_block!(self, dequantize_row(bytes, out))
+        fn f<B: BlockFormat>(bytes: &[u8], out: &mut [f32]) {
+            B::dequantize_row(bytes, out)
+        }
+        with_block!(self, f(bytes, out))
     }
 }
 
@@ -320,6 +346,7 @@ impl BlockFormat for BlockQ4_0 {
     const TYPE: QuantType = QuantType::Q4_0;
     const QK: usize = 32;
     const HAS_MIN: bool = false;
+    const ACTIVATIONS: ActScales = ActScales::PerBlock;
     #[inline(always)]
     fn unpack(&self, codes: &mut [i8], scales: &mut [f32], _: &mut [f32]) {
         nibbles(&self.qs, 0, codes, |q, _| q as i8 - 8);
@@ -343,6 +370,7 @@ impl BlockFormat for BlockQ5_0 {
     const TYPE: QuantType = QuantType::Q5_0;
     const QK: usize = 32;
     const HAS_MIN: bool = false;
+    const ACTIVATIONS: ActScales = ActScales::PerBlock;
     #[inline(always)]
     fn unpack(&self, codes: &mut [i8], scales: &mut [f32], _: &mut [f32]) {
         let qh = u32::from_le_bytes(self.qh);
@@ -512,6 +540,7 @@ impl BlockFormat for BlockIq4Nl {
     const TYPE: QuantType = QuantType::Iq4Nl;
     const QK: usize = 32;
     const HAS_MIN: bool = false;
+    const ACTIVATIONS: ActScales = ActScales::PerBlock;
     #[inline(always)]
     fn unpack(&self, codes: &mut [i8], scales: &mut [f32], _: &mut [f32]) {
         nibbles(&self.qs, 0, codes, |q, _| KVALUES_IQ4NL[q as usize]);

@@ -35,8 +35,9 @@ pub(crate) mod neon;
 
 use std::cell::RefCell;
 
-use crate::isa::{Kernels, kernels};
-use crate::q8_0::{QuantizedActivations, round_to_i8};
+use crate::isa::{Kernels, PerIsa};
+use crate::kernels;
+use crate::q8_0::QuantizedActivations;
 use crate::tiling::{L2_WEIGHT_BUDGET, Tile, store_tile};
 use formats::{QK_SUB, QuantType};
 
@@ -61,9 +62,6 @@ pub(crate) struct Unpacked {
 /// tier: decoding has no rounding).
 pub(crate) type UnpackFn = unsafe fn(QuantType, &[u8], &mut [i8], &mut [f32], &mut [f32]);
 
-/// Quantizes activations in 32-value blocks ([`quantize_blocks`]), compiled for a tier's ISA.
-pub(crate) type QuantizeFn = unsafe fn(&[f32], &mut [i8], &mut [u8], &mut [f32]);
-
 /// Packs a decoded group into a tier's panel layout (`nb · words` i32 words).
 pub(crate) type PackFn = unsafe fn(&Unpacked, usize, &mut [i32]);
 
@@ -80,63 +78,72 @@ pub(crate) struct Tier {
     /// i32 words per (group, 32-value block) of the panel.
     pub words: usize,
     pub unpack: UnpackFn,
-    pub quantize_blocks: QuantizeFn,
     pub pack: PackFn,
     pub tile: TileFn,
 }
 
-/// X quantized as llama.cpp quantizes it for the types it dots with Q8_0 activations (those of
-/// [`QuantType::block_activations`]): ggml's `quantize_row_q8_0_ref` per 32 values — `d =
-/// amax/127`, `id = d != 0 ? 1/d : 0`, `q = roundf(x·id)` — with `d` rounded to f16 as ggml
-/// stores it, written as the two (equal) scales of the block's halves, so the matmuls read it as
-/// any [`QuantizedActivations`]. `x.len() == qs.len() == qu8.len() == 16 · d.len()`.
-///
-/// Why not our finer one scale per 16 values: on MiniLM Q4_0 that scored p1 0.907512 against
-/// sentence-transformers where llama.cpp scores 0.908719 (the bar is llama.cpp − 0.001); with
-/// llama.cpp's blocks we score 0.909722 (mean 0.963427, llama.cpp 0.963396) and agree with
-/// llama.cpp's own embeddings to 0.99986 instead of 0.99976 (`scripts/quant-accuracy.sh`).
-#[inline(always)]
-pub(crate) fn quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]) {
-    for (((xs, q), u), ds) in x
-        .chunks_exact(32)
-        .zip(qs.chunks_exact_mut(32))
-        .zip(qu8.chunks_exact_mut(32))
-        .zip(d.chunks_exact_mut(2))
-    {
-        let mut amax = 0.0f32;
-        for &v in xs {
-            let a = v.abs();
-            amax = if amax > a { amax } else { a };
-        }
-        let dv = amax / 127.0;
-        let id = if dv != 0.0 { 1.0 / dv } else { 0.0 };
-        ds.fill(half::f16::from_f32(dv).to_f32());
-        for i in 0..32 {
-            let c = round_to_i8(xs[i] * id);
-            q[i] = c;
-            u[i] = (c as u8) ^ 0x80;
-        }
+impl QuantizedActivations {
+    /// Quantizes `x` as the matmul with weights of type `ty` wants it: in llama.cpp's 32-value
+    /// blocks with an f16-rounded scale for the types llama.cpp dots with Q8_0 activations
+    /// ([`QuantType::block_activations`]), otherwise as [`quantize_with`](Self::quantize_with).
+    /// The layout is the same either way (a 32-value block's two scales are then equal), so any
+    /// matmul reads either.
+    ///
+    /// # Panics
+    /// If `k` is not a multiple of 32 or `x.len() != m * k`.
+    pub fn quantize_for(
+        &mut self,
+        kernels: &Kernels,
+        ty: QuantType,
+        x: &[f32],
+        m: usize,
+        k: usize,
+    ) {
+        self.quantize_scaled(kernels, x, m, k, ty.activations());
     }
 }
+
+/// Every tier's micro-kernels.
+static TIERS: PerIsa<Tier> = PerIsa {
+    scalar: scalar::TIER,
+    #[cfg(target_arch = "x86_64")]
+    avx2: avx2::TIER,
+    #[cfg(target_arch = "x86_64")]
+    avx512: avx512::TIER,
+    #[cfg(target_arch = "aarch64")]
+    neon: neon::TIER_WIDENING,
+    #[cfg(target_arch = "aarch64")]
+    neon_dotprod: neon::TIER_DOTPROD,
+};
 
 thread_local! {
     /// Decoded group and packed panel of the current column block (grow once, then reused).
     static SCRATCH: RefCell<(Unpacked, Vec<i32>)> = RefCell::new(Default::default());
 }
 
-/// The generic driver: column blocks sized for L2, decode + pack per group, tiles per ISA.
-#[allow(clippy::too_many_arguments)]
-fn gemm_cols(
-    tier: &Tier,
-    qa: &QuantizedActivations,
+/// One product of the generic driver: columns `n0..n1` of `y = X · Wᵀ (+ bias)`, X quantized in
+/// `qa`, W `n` rows of type `ty` in `w`, `y` the full `m × n` output (arguments checked).
+struct ColsJob<'a> {
+    qa: &'a QuantizedActivations,
     ty: QuantType,
-    w: &[u8],
+    w: &'a [u8],
     n: usize,
-    bias: Option<&[f32]>,
+    bias: Option<&'a [f32]>,
     n0: usize,
     n1: usize,
-    y: &mut [f32],
-) {
+}
+
+/// The generic driver: column blocks sized for L2, decode + pack per group, tiles per ISA.
+fn gemm_cols(tier: &Tier, job: ColsJob<'_>, y: &mut [f32]) {
+    let ColsJob {
+        qa,
+        ty,
+        w,
+        n,
+        bias,
+        n0,
+        n1,
+    } = job;
     let (m, k) = (qa.m(), qa.k());
     let (nb, ns) = (k / 32, k / QK_SUB);
     let rb = ty.row_bytes(k).expect("checked by the caller");
@@ -259,7 +266,16 @@ impl Kernels {
             }
             return;
         }
-        gemm_cols(&self.quant, qa, ty, w, n, bias, n0, n1, y);
+        let job = ColsJob {
+            qa,
+            ty,
+            w,
+            n,
+            bias,
+            n0,
+            n1,
+        };
+        gemm_cols(self.pick(&TIERS), job, y);
     }
 }
 

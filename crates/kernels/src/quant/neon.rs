@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::scalar::{GROUP, MINS, SCALES, WORDS, pack_plain, quantize_blocks, unpack};
+use super::scalar::{GROUP, MINS, SCALES, WORDS, pack_plain, unpack};
 use super::{MR, Tier, TileOut};
 use crate::q8_0::QuantizedActivations;
 use crate::q8_0::neon::{BlockDot, SDot, Widening};
@@ -14,7 +14,6 @@ pub(crate) const TIER_WIDENING: Tier = Tier {
     nr: GROUP,
     words: WORDS,
     unpack,
-    quantize_blocks,
     pack: pack_plain,
     tile: tile_widening,
 };
@@ -24,7 +23,6 @@ pub(crate) const TIER_DOTPROD: Tier = Tier {
     nr: GROUP,
     words: WORDS,
     unpack,
-    quantize_blocks,
     pack: pack_plain,
     tile: tile_dotprod,
 };

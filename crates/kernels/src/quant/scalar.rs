@@ -18,18 +18,9 @@ pub(crate) const TIER: Tier = Tier {
     nr: GROUP,
     words: WORDS,
     unpack,
-    quantize_blocks,
     pack: pack_plain,
     tile,
 };
-
-/// [`super::quantize_blocks`] with the baseline instruction set.
-///
-/// # Safety
-/// None beyond the signature (safe code; `unsafe` for the table's type).
-pub(crate) unsafe fn quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut [f32]) {
-    super::quantize_blocks(x, qs, qu8, d);
-}
 
 /// Decodes a row with the baseline instruction set.
 ///

@@ -101,6 +101,26 @@ struct Plan {
     /// Each sequence's range, relative to its micro-batch's first token, in run order.
     seqs: Vec<Range<usize>>,
     batches: Vec<MicroBatch>,
+    /// Scratch of [`Plan::fill_balanced`], kept so that a steady-state call allocates nothing
+    /// (tests/alloc.rs).
+    balance: Balance,
+}
+
+/// The working space of [`Plan::fill_balanced`].
+#[derive(Debug, Default)]
+struct Balance {
+    /// Sequence indices, longest first: the dealing order.
+    dealt: Vec<usize>,
+    /// The micro-batch each dealt sequence went to, by position in `dealt`.
+    bin_of: Vec<usize>,
+    /// Per micro-batch: its load, its tokens and its rank in run order.
+    load: Vec<u64>,
+    tokens: Vec<usize>,
+    rank: Vec<usize>,
+    /// Micro-batch indices, most expensive first.
+    run: Vec<usize>,
+    /// A min-heap of (load, micro-batch).
+    heap: BinaryHeap<Reverse<(u64, usize)>>,
 }
 
 impl Plan {
@@ -168,51 +188,72 @@ impl Plan {
         let bins = workers
             .saturating_mul(total.div_ceil(per_round))
             .clamp(1, n.max(1));
-        let mut sorted: Vec<usize> = (0..n).collect();
-        sorted.sort_unstable_by_key(|&i| (Reverse(batch.seqs[i].len()), i));
-        // Per micro-batch: its load, tokens and sequences; a min-heap of (load, index).
-        let mut load = vec![0u64; bins];
-        let mut tokens = vec![0usize; bins];
-        let mut members: Vec<Vec<usize>> = vec![Vec::new(); bins];
-        let mut heap: BinaryHeap<Reverse<(u64, usize)>> =
-            (0..bins).map(|b| Reverse((0, b))).collect();
-        for &i in &sorted {
+        let w = &mut self.balance;
+        w.dealt.clear();
+        w.dealt.extend(0..n);
+        w.dealt
+            .sort_unstable_by_key(|&i| (Reverse(batch.seqs[i].len()), i));
+        w.load.clear();
+        w.load.resize(bins, 0);
+        w.tokens.clear();
+        w.tokens.resize(bins, 0);
+        w.bin_of.clear();
+        w.heap.clear();
+        w.heap.extend((0..bins).map(|b| Reverse((0, b))));
+        for &i in &w.dealt {
             let len = batch.seqs[i].len();
             let cost = len as u64 * (len as u64 + ATTENTION_TOKENS);
-            let b = match heap.peek() {
-                Some(&Reverse((_, b))) if tokens[b] == 0 || tokens[b] + len <= budget => {
-                    heap.pop();
+            let b = match w.heap.peek() {
+                Some(&Reverse((_, b))) if w.tokens[b] == 0 || w.tokens[b] + len <= budget => {
+                    w.heap.pop();
                     b
                 }
                 _ => {
-                    load.push(0);
-                    tokens.push(0);
-                    members.push(Vec::new());
-                    load.len() - 1
+                    w.load.push(0);
+                    w.tokens.push(0);
+                    w.load.len() - 1
                 }
             };
-            load[b] += cost;
-            tokens[b] += len;
-            members[b].push(i);
-            heap.push(Reverse((load[b], b)));
+            w.load[b] += cost;
+            w.tokens[b] += len;
+            w.bin_of.push(b);
+            w.heap.push(Reverse((w.load[b], b)));
         }
-        let mut run: Vec<usize> = (0..members.len()).filter(|&b| tokens[b] > 0).collect();
-        run.sort_unstable_by_key(|&b| (Reverse(load[b]), b));
+        w.run.clear();
+        w.run.extend((0..w.load.len()).filter(|&b| w.tokens[b] > 0));
+        let load = &w.load;
+        w.run.sort_unstable_by_key(|&b| (Reverse(load[b]), b));
+        w.rank.clear();
+        w.rank.resize(w.load.len(), usize::MAX);
+        for (r, &b) in w.run.iter().enumerate() {
+            w.rank[b] = r;
+        }
+        // Dealt positions grouped by their micro-batch's rank, in dealing order within one
+        // (the keys are unique, so the unstable sort is deterministic and allocates nothing).
+        let (rank, bin_of) = (&w.rank, &w.bin_of);
+        w.run.clear();
+        w.run.extend(0..w.dealt.len());
+        w.run.sort_unstable_by_key(|&k| (rank[bin_of[k]], k));
         self.order.clear();
         self.ids.clear();
         self.types.clear();
         self.seqs.clear();
         self.batches.clear();
-        for b in run {
+        let w = std::mem::take(&mut self.balance);
+        let mut k = 0;
+        while k < w.run.len() {
+            let bin = w.bin_of[w.run[k]];
             let (first, start) = (self.order.len(), self.ids.len());
-            for &i in &members[b] {
-                self.push(batch, i, start);
+            while k < w.run.len() && w.bin_of[w.run[k]] == bin {
+                self.push(batch, w.dealt[w.run[k]], start);
+                k += 1;
             }
             self.batches.push(MicroBatch {
                 texts: first..self.order.len(),
                 tokens: start..self.ids.len(),
             });
         }
+        self.balance = w;
     }
 
     /// Appends sequence `i` to the run order and the packed ids of the micro-batch whose first

@@ -103,7 +103,7 @@ fn quantize_group(xs: &[f32; QK_ACT], q: &mut [i8], u: &mut [u8]) -> (f32, i32) 
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let mut c = [0i32; QK_ACT];
     for i in 0..QK_ACT {
-        let v = super::round_to_i8(xs[i] * id);
+        let v = super::quantize::round_to_i8(xs[i] * id);
         q[i] = v;
         u[i] = (v as u8) ^ 0x80;
         c[i] = i32::from(v);

@@ -33,15 +33,33 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
 /// ggml's `d = amax/127`, `id = d != 0 ? 1/d : 0`, `q = roundf(x·id)` over `N` values; `d` in f32.
 #[inline(always)]
 fn quantize_block<const N: usize>(x: &[f32; N]) -> (f32, [i8; N]) {
-    // Max is exact and order-independent, so a lane-parallel max gives ggml's amax.
+    let (d, id) = group_scale(x);
+    (d, x.map(|v| round_to_i8(v * id)))
+}
+
+/// ggml's scale of one group: `(d, id)` with `d = amax/127` and `id = d != 0 ? 1/d : 0`.
+/// The fold is ggml's `MAX` from 0, value by value (a NaN replaces the running maximum); for
+/// finite values max is exact and order-independent, so a lane-parallel max gives ggml's amax.
+#[inline(always)]
+fn group_scale(xs: &[f32]) -> (f32, f32) {
     let mut amax = 0.0f32;
-    for &v in x {
+    for &v in xs {
         let a = v.abs();
         amax = if amax > a { amax } else { a };
     }
     let d = amax / 127.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    (d, x.map(|v| round_to_i8(v * id)))
+    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
+}
+
+/// One group's `N` codes `q = roundf(x·id)`, also stored as `q + 128` (u8) for the u8×i8 dot.
+/// `N` is a constant so that the loop keeps its fixed trip count (unrolled and vectorized).
+#[inline(always)]
+fn group_codes<const N: usize>(xs: &[f32], id: f32, q: &mut [i8], u: &mut [u8]) {
+    for i in 0..N {
+        let c = round_to_i8(xs[i] * id);
+        q[i] = c;
+        u[i] = (c as u8) ^ 0x80;
+    }
 }
 
 /// `roundf(t) as i8` (half away from zero; saturating; NaN → 0), bit for bit, without the libm
@@ -73,19 +91,9 @@ pub(crate) fn quantize_halves(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut 
         .zip(qu8.chunks_exact_mut(B))
         .zip(d.iter_mut())
     {
-        let mut amax = 0.0f32;
-        for &v in xs {
-            let a = v.abs();
-            amax = if amax > a { amax } else { a };
-        }
-        let dv = amax / 127.0;
-        let id = if dv != 0.0 { 1.0 / dv } else { 0.0 };
+        let (dv, id) = group_scale(xs);
         *ds = dv;
-        for i in 0..B {
-            let c = round_to_i8(xs[i] * id);
-            q[i] = c;
-            u[i] = (c as u8) ^ 0x80;
-        }
+        group_codes::<B>(xs, id, q, u);
     }
 }
 
@@ -107,19 +115,9 @@ pub(crate) fn quantize_blocks(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut 
         .zip(qu8.chunks_exact_mut(32))
         .zip(d.chunks_exact_mut(2))
     {
-        let mut amax = 0.0f32;
-        for &v in xs {
-            let a = v.abs();
-            amax = if amax > a { amax } else { a };
-        }
-        let dv = amax / 127.0;
-        let id = if dv != 0.0 { 1.0 / dv } else { 0.0 };
+        let (dv, id) = group_scale(xs);
         ds.fill(half::f16::from_f32(dv).to_f32());
-        for i in 0..32 {
-            let c = round_to_i8(xs[i] * id);
-            q[i] = c;
-            u[i] = (c as u8) ^ 0x80;
-        }
+        group_codes::<32>(xs, id, q, u);
     }
 }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use ggufembed_kernels::{
-    BlockQ8_0, Isa, QK8_0, QuantType, QuantizedActivations, kernels_for, quantize_row_q8_0,
+    BlockQ8_0, Isa, QK8_0, QuantType, QuantizedActivations, WeightRows, kernels_for,
+    quantize_row_q8_0,
 };
 
 /// The block formats benched besides Q8_0 (each where K is a multiple of its block).
@@ -270,7 +271,14 @@ fn main() {
                 b.iter_custom(|iters| {
                     let t = Clock::now();
                     for _ in 0..iters {
-                        kern.gemm_q8_0(&x, m, k, &wq, n, None, &mut y, &mut qa);
+                        kern.gemm_q8_0(
+                            &x,
+                            m,
+                            k,
+                            WeightRows::new(&wq[..], n, None),
+                            &mut y,
+                            &mut qa,
+                        );
                     }
                     let e = t.elapsed();
                     record(&mut med[0], e, iters);
@@ -281,7 +289,7 @@ fn main() {
                 b.iter_custom(|iters| {
                     let t = Clock::now();
                     for _ in 0..iters {
-                        kern.gemm_f32(&x, m, k, &w, n, None, &mut y);
+                        kern.gemm_f32(&x, m, k, WeightRows::new(&w[..], n, None), &mut y);
                     }
                     let e = t.elapsed();
                     record(&mut med[1], e, iters);
@@ -304,7 +312,14 @@ fn main() {
                     b.iter_custom(|iters| {
                         let t = Clock::now();
                         for _ in 0..iters {
-                            kern.gemm_quant(&x, m, k, ty, &wt, n, None, &mut y, &mut qa);
+                            kern.gemm_quant(
+                                &x,
+                                m,
+                                k,
+                                WeightRows::new((ty, &wt[..]), n, None),
+                                &mut y,
+                                &mut qa,
+                            );
                         }
                         let e = t.elapsed();
                         record(&mut t_med, e, iters);

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ggufembed_kernels::{AttentionParams, kernels};
+use ggufembed_kernels::{AttentionInputs, AttentionParams, kernels};
 
 fn main() {
     let arg = |i: usize, d: usize| {
@@ -24,10 +24,30 @@ fn main() {
     let mut out = vec![0.0f32; n];
     let mut scratch = Vec::new();
     let kern = kernels();
-    kern.attention(&q, &k, &v, &p, None, &mut out, &mut scratch);
+    kern.attention(
+        AttentionInputs {
+            q: &q,
+            k: &k,
+            v: &v,
+            mask: None,
+        },
+        &p,
+        &mut out,
+        &mut scratch,
+    );
     let t = Instant::now();
     for _ in 0..reps {
-        kern.attention(&q, &k, &v, &p, None, &mut out, &mut scratch);
+        kern.attention(
+            AttentionInputs {
+                q: &q,
+                k: &k,
+                v: &v,
+                mask: None,
+            },
+            &p,
+            &mut out,
+            &mut scratch,
+        );
     }
     let s = t.elapsed().as_secs_f64() / reps as f64;
     let flops = 4.0 * (seq * seq * heads * hd) as f64;

@@ -2,7 +2,7 @@
 //! `cargo run --release -p ggufembed-kernels --example gemm_m_sweep`
 use std::time::Instant;
 
-use ggufembed_kernels::{BlockQ8_0, QuantizedActivations, kernels, quantize_row_q8_0};
+use ggufembed_kernels::{BlockQ8_0, QuantizedActivations, WeightRows, kernels, quantize_row_q8_0};
 
 fn main() {
     let k = kernels();
@@ -25,7 +25,14 @@ fn main() {
             for _ in 0..5 {
                 let t = Instant::now();
                 for _ in 0..reps {
-                    k.gemm_q8_0(&x, m, kk, &wq, n, None, &mut y, &mut qa);
+                    k.gemm_q8_0(
+                        &x,
+                        m,
+                        kk,
+                        WeightRows::new(&wq[..], n, None),
+                        &mut y,
+                        &mut qa,
+                    );
                 }
                 best = best.min(t.elapsed().as_secs_f64() / reps as f64);
             }

@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use ggufembed_kernels::gpu::{AdapterPolicy, AttentionShape, GpuContext, GpuPass, GpuWeightData};
+use ggufembed_kernels::gpu::{
+    AdapterPolicy, AttentionShape, GpuAttentionInputs, GpuContext, GpuPass, GpuWeightData,
+};
 use ggufembed_kernels::quantize_row_q8_0;
 
 fn main() {
@@ -64,7 +66,13 @@ fn main() {
     for rep in 0..3 {
         let start = Instant::now();
         let mut p = GpuPass::new(&ctx);
-        p.attention(&q, &q, &q, &ts, t, &shape, &o);
+        let inputs = GpuAttentionInputs {
+            q: &q,
+            k: &q,
+            v: &q,
+            tok_seq: &ts,
+        };
+        p.attention(inputs, t, &shape, &o);
         p.submit_and_read(&o, &mut out).unwrap();
         let s = start.elapsed().as_secs_f64();
         if rep > 0 {

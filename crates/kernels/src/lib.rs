@@ -29,6 +29,7 @@ pub mod gemm;
 pub mod gpu;
 mod isa;
 mod math;
+mod operands;
 pub mod q8_0;
 pub mod quant;
 pub mod rope;
@@ -44,6 +45,7 @@ pub use elementwise::{
 };
 pub use gemm::{FloatWeights, gemm_bf16, gemm_f16, gemm_f32, gemm_float_cols};
 pub use isa::{Isa, Kernels, kernels_for};
+pub use operands::{AttentionInputs, NormParams, WeightRows};
 pub use q8_0::{
     ActScales, QK_ACT, QuantizedActivations, gemm_q8_0, gemm_q8_0_cols, quantize_row_q8_0,
 };

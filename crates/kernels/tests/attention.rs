@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ggufembed_kernels::AttentionParams;
+use ggufembed_kernels::{AttentionInputs, AttentionParams};
 use proptest::prelude::*;
 
 fn reference(
@@ -71,7 +71,7 @@ proptest! {
         for (isa, kern) in isas() {
             let mut out = vec![f32::NAN; q.len()];
             let mut scratch = Vec::new();
-            kern.attention(&q, &k, &v, &p, Some(&mask), &mut out, &mut scratch);
+            kern.attention(AttentionInputs { q: &q, k: &k, v: &v, mask: Some(&mask) }, &p, &mut out, &mut scratch);
             for (i, (&o, &w)) in out.iter().zip(&want).enumerate() {
                 prop_assert!((f64::from(o) - w).abs() <= 1e-5, "{} i={} got={} want={}", isa, i, o, w);
             }
@@ -80,7 +80,7 @@ proptest! {
             for g in 0..hkv {
                 let mut pg = p.clone();
                 pg.kv_heads = g..g + 1;
-                kern.attention(&q, &k, &v, &pg, Some(&mask), &mut split, &mut scratch);
+                kern.attention(AttentionInputs { q: &q, k: &k, v: &v, mask: Some(&mask) }, &pg, &mut split, &mut scratch);
             }
             prop_assert!(split.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()), "{} split", isa);
         }
@@ -139,7 +139,7 @@ proptest! {
         for (isa, kern) in isas() {
             let mut out = vec![f32::NAN; q.len()];
             let mut scratch = vec![f32::NAN; 7];
-            kern.attention(&q, &k, &v, &p, mask, &mut out, &mut scratch);
+            kern.attention(AttentionInputs { q: &q, k: &k, v: &v, mask }, &p, &mut out, &mut scratch);
             for (i, (&o, &w)) in out.iter().zip(&want).enumerate() {
                 prop_assert!((f64::from(o) - w).abs() <= 2e-5 * (1.0 + w.abs()), "{} i={} got={} want={}", isa, i, o, w);
             }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ggufembed_kernels::{FloatWeights, Isa, kernels_for};
+use ggufembed_kernels::{FloatWeights, Isa, WeightRows, kernels_for};
 use half::{bf16, f16};
 use proptest::prelude::*;
 
@@ -57,7 +57,7 @@ proptest! {
             let exact = matmul64(&x64, m, k, &w64, n);
             for (isa, kern) in isas() {
                 let mut y = vec![f32::NAN; m * n];
-                kern.gemm_float_cols(&x, m, k, wf, n, bias.as_deref(), 0, n, &mut y);
+                kern.gemm_float_cols(&x, m, k, WeightRows::new(wf, n, bias.as_deref()), &mut y);
                 for r in 0..m {
                     for c in 0..n {
                         let mag: f64 = (0..k).map(|i| (x64[r * k + i] * w64[c * k + i]).abs()).sum();
@@ -68,12 +68,12 @@ proptest! {
                         prop_assert!((got - want).abs() <= tol, "{} fmt={} r={} c={} got={} want={}", isa, fmt, r, c, got, want);
                     }
                     let mut y1 = vec![0.0f32; n];
-                    kern.gemm_float_cols(&x[r * k..(r + 1) * k], 1, k, wf, n, bias.as_deref(), 0, n, &mut y1);
+                    kern.gemm_float_cols(&x[r * k..(r + 1) * k], 1, k, WeightRows::new(wf, n, bias.as_deref()), &mut y1);
                     prop_assert!(y1.iter().zip(&y[r * n..(r + 1) * n]).all(|(p, q)| p.to_bits() == q.to_bits()),
                         "{} fmt={}: row {} alone differs", isa, fmt, r);
                 }
                 let mut part = vec![-7.0f32; m * n];
-                kern.gemm_float_cols(&x, m, k, wf, n, bias.as_deref(), n0, n1, &mut part);
+                kern.gemm_float_cols(&x, m, k, WeightRows::new(wf, n, bias.as_deref()).cols(n0, n1), &mut part);
                 for i in 0..m * n {
                     let want = if (n0..n1).contains(&(i % n)) { y[i] } else { -7.0 };
                     prop_assert_eq!(part[i].to_bits(), want.to_bits(), "{} fmt={} i={}", isa, fmt, i);
@@ -98,11 +98,11 @@ fn f16_and_bf16_weights_equal_their_f32_widening() {
     let wb32: Vec<f32> = wb.iter().map(|v| v.to_f32()).collect();
     for (isa, kern) in isas() {
         let (mut a, mut b) = (vec![0.0; m * n], vec![0.0; m * n]);
-        kern.gemm_f16(&x, m, k, &wh, n, None, &mut a);
-        kern.gemm_f32(&x, m, k, &wh32, n, None, &mut b);
+        kern.gemm_f16(&x, m, k, WeightRows::new(&wh[..], n, None), &mut a);
+        kern.gemm_f32(&x, m, k, WeightRows::new(&wh32[..], n, None), &mut b);
         assert_eq!(a, b, "{isa} f16");
-        kern.gemm_bf16(&x, m, k, &wb, n, None, &mut a);
-        kern.gemm_f32(&x, m, k, &wb32, n, None, &mut b);
+        kern.gemm_bf16(&x, m, k, WeightRows::new(&wb[..], n, None), &mut a);
+        kern.gemm_f32(&x, m, k, WeightRows::new(&wb32[..], n, None), &mut b);
         assert_eq!(a, b, "{isa} bf16");
     }
 }
@@ -111,7 +111,13 @@ fn f16_and_bf16_weights_equal_their_f32_widening() {
 #[should_panic(expected = "w.len() must be n * k")]
 fn float_shapes_are_checked() {
     let mut y = [0.0; 2];
-    ggufembed_kernels::gemm_f32(&[0.0; 4], 1, 4, &[0.0; 7], 2, None, &mut y);
+    ggufembed_kernels::gemm_f32(
+        &[0.0; 4],
+        1,
+        4,
+        WeightRows::new(&[0.0; 7][..], 2, None),
+        &mut y,
+    );
 }
 
 /// Large K and N: several L2 column blocks, K tails, row independence.
@@ -126,10 +132,10 @@ fn large_shapes_span_several_column_blocks() {
         .collect();
     let wh: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
     let mut want = vec![0.0f32; m * n];
-    scalar().gemm_f16(&x, m, k, &wh, n, None, &mut want);
+    scalar().gemm_f16(&x, m, k, WeightRows::new(&wh[..], n, None), &mut want);
     for (isa, kern) in isas() {
         let mut y = vec![0.0f32; m * n];
-        kern.gemm_f16(&x, m, k, &wh, n, None, &mut y);
+        kern.gemm_f16(&x, m, k, WeightRows::new(&wh[..], n, None), &mut y);
         for (i, (a, b)) in y.iter().zip(&want).enumerate() {
             assert_eq!(
                 a.to_bits(),
@@ -138,7 +144,13 @@ fn large_shapes_span_several_column_blocks() {
             );
         }
         let mut y1 = vec![0.0f32; n];
-        kern.gemm_f16(&x[5 * k..], 1, k, &wh, n, None, &mut y1);
+        kern.gemm_f16(
+            &x[5 * k..],
+            1,
+            k,
+            WeightRows::new(&wh[..], n, None),
+            &mut y1,
+        );
         assert_eq!(&y1[..], &y[5 * n..], "{isa} row 5");
     }
 }
@@ -197,8 +209,8 @@ fn matches_scalar(
     for fmt in 0..3 {
         let wf = weights(fmt, w, &wh, &wb);
         let (mut want, mut got) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
-        scalar().gemm_float_cols(x, m, k, wf, n, bias.as_deref(), 0, n, &mut want);
-        kern.gemm_float_cols(x, m, k, wf, n, bias.as_deref(), 0, n, &mut got);
+        scalar().gemm_float_cols(x, m, k, WeightRows::new(wf, n, bias.as_deref()), &mut want);
+        kern.gemm_float_cols(x, m, k, WeightRows::new(wf, n, bias.as_deref()), &mut got);
         for i in 0..m * n {
             prop_assert_eq!(
                 got[i].to_bits(),
@@ -215,7 +227,13 @@ fn matches_scalar(
             );
         }
         let mut part = vec![f32::NAN; m * n];
-        kern.gemm_float_cols(x, m, k, wf, n, bias.as_deref(), n0, n1, &mut part);
+        kern.gemm_float_cols(
+            x,
+            m,
+            k,
+            WeightRows::new(wf, n, bias.as_deref()).cols(n0, n1),
+            &mut part,
+        );
         for i in (0..m * n).filter(|i| (n0..n1).contains(&(i % n))) {
             prop_assert_eq!(
                 part[i].to_bits(),
@@ -275,7 +293,7 @@ fn every_isa_sums_the_lanes_in_the_canonical_tree() {
     let m = cases.len();
     let x: Vec<f32> = cases.concat();
     let mut want = vec![0.0f32; m];
-    scalar().gemm_f32(&x, m, k, &w, 1, None, &mut want);
+    scalar().gemm_f32(&x, m, k, WeightRows::new(&w[..], 1, None), &mut want);
     // The oracle itself: h8[l] = s[l] + s[l + 8], then +4, +2, +1.
     for (x, &got) in x.chunks(k).zip(&want) {
         let h8: Vec<f32> = (0..8).map(|l| x[l] + x[l + 8]).collect();
@@ -285,7 +303,7 @@ fn every_isa_sums_the_lanes_in_the_canonical_tree() {
     }
     for (isa, kern) in isas() {
         let mut y = vec![0.0f32; m];
-        kern.gemm_f32(&x, m, k, &w, 1, None, &mut y);
+        kern.gemm_f32(&x, m, k, WeightRows::new(&w[..], 1, None), &mut y);
         assert_eq!(y, want, "{isa}");
     }
 }

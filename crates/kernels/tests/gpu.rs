@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 
 use common::*;
 use ggufembed_kernels::gpu::{
-    AdapterPolicy, AttentionShape, GpuBuffer, GpuContext, GpuPass, GpuWeightData, PoolMode,
+    AdapterPolicy, AttentionShape, GpuAttentionInputs, GpuBuffer, GpuContext, GpuNormParams,
+    GpuPass, GpuWeightData, PoolMode,
 };
 use ggufembed_kernels::{BlockQ8_0, QK8_0};
 use half::{bf16, f16};
@@ -251,7 +252,12 @@ fn layer_norm_with_and_without_residual() {
             let xb = upload(c, &x);
             let (rb, gb, bb) = (upload(c, &r), upload(c, &g), upload(c, &b));
             let mut p = GpuPass::new(c);
-            p.layer_norm(&xb, residual.then_some(&rb), t, d, &gb, &bb, 1e-12);
+            let norm = GpuNormParams {
+                gamma: &gb,
+                beta: &bb,
+                eps: 1e-12,
+            };
+            p.layer_norm(&xb, residual.then_some(&rb), t, d, norm);
             let got = run(p, &xb, t * d);
             let mut want = Vec::new();
             for row in 0..t {
@@ -315,7 +321,13 @@ fn check_attention(lens: &[usize], n_head: usize, n_kv: usize, hd: usize, causal
         scale,
     };
     let mut p = GpuPass::new(c);
-    p.attention(&qb, &kb, &vb, &ts, t, &shape, &out);
+    let inputs = GpuAttentionInputs {
+        q: &qb,
+        k: &kb,
+        v: &vb,
+        tok_seq: &ts,
+    };
+    p.attention(inputs, t, &shape, &out);
     let got = run(p, &out, t * qs);
     let mut want = vec![0.0f64; t * qs];
     let mut start = 0;

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use ggufembed_kernels::{BlockQ8_0, QK_ACT, QK8_0, QuantizedActivations, quantize_row_q8_0};
+use ggufembed_kernels::{
+    BlockQ8_0, QK_ACT, QK8_0, QuantizedActivations, WeightRows, quantize_row_q8_0,
+};
 use half::f16;
 use proptest::prelude::*;
 
@@ -116,22 +118,22 @@ proptest! {
     fn every_isa_matches_scalar_and_rows_are_independent((m, n, k, x, w, bias) in case()) {
         let mut qa = QuantizedActivations::new();
         let mut want = vec![0.0f32; m * n];
-        scalar().gemm_q8_0(&x, m, k, &w, n, bias.as_deref(), &mut want, &mut qa);
+        scalar().gemm_q8_0(&x, m, k, WeightRows::new(&w[..], n, bias.as_deref()), &mut want, &mut qa);
         for (isa, kern) in isas() {
             let mut y = vec![f32::NAN; m * n];
-            kern.gemm_q8_0(&x, m, k, &w, n, bias.as_deref(), &mut y, &mut qa);
+            kern.gemm_q8_0(&x, m, k, WeightRows::new(&w[..], n, bias.as_deref()), &mut y, &mut qa);
             prop_assert!(y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
                 "{isa}: differs from scalar");
             for r in 0..m {
                 let mut y1 = vec![0.0f32; n];
-                kern.gemm_q8_0(&x[r * k..(r + 1) * k], 1, k, &w, n, bias.as_deref(), &mut y1, &mut qa);
+                kern.gemm_q8_0(&x[r * k..(r + 1) * k], 1, k, WeightRows::new(&w[..], n, bias.as_deref()), &mut y1, &mut qa);
                 prop_assert!(y1.iter().zip(&y[r * n..(r + 1) * n]).all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{isa}: row {r} alone differs");
                 // The row as the last row of a window starting up to 2 rows earlier.
                 let s = r.saturating_sub(2);
                 let mw = r + 1 - s;
                 let mut yw = vec![0.0f32; mw * n];
-                kern.gemm_q8_0(&x[s * k..(r + 1) * k], mw, k, &w, n, bias.as_deref(), &mut yw, &mut qa);
+                kern.gemm_q8_0(&x[s * k..(r + 1) * k], mw, k, WeightRows::new(&w[..], n, bias.as_deref()), &mut yw, &mut qa);
                 prop_assert!(yw[(mw - 1) * n..].iter().zip(&y[r * n..(r + 1) * n]).all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{isa}: row {r} in window differs");
             }
@@ -146,9 +148,9 @@ proptest! {
         qa.quantize(&x, m, k);
         for (isa, kern) in isas() {
             let mut full = vec![0.0f32; m * n];
-            kern.gemm_q8_0_cols(&qa, &w, n, bias.as_deref(), 0, n, &mut full);
+            kern.gemm_q8_0_cols(&qa, WeightRows::new(&w[..], n, bias.as_deref()), &mut full);
             let mut part = vec![-7.0f32; m * n];
-            kern.gemm_q8_0_cols(&qa, &w, n, bias.as_deref(), n0, n1, &mut part);
+            kern.gemm_q8_0_cols(&qa, WeightRows::new(&w[..], n, bias.as_deref()).cols(n0, n1), &mut part);
             for r in 0..m {
                 for c in 0..n {
                     let want = if (n0..n1).contains(&c) { full[r * n + c] } else { -7.0 };
@@ -176,7 +178,7 @@ proptest! {
         let mut qa = QuantizedActivations::new();
         for (isa, kern) in isas() {
             let mut y = vec![0.0f32; n];
-            kern.gemm_q8_0(&x, 1, k, &w, n, None, &mut y, &mut qa);
+            kern.gemm_q8_0(&x, 1, k, WeightRows::new(&w[..], n, None), &mut y, &mut qa);
             for c in 0..n {
                 let exact: i64 = (0..k).map(|i| x[i] as i64 * i64::from(w[c * nb + i / 32].qs[i % 32])).sum();
                 prop_assert_eq!(y[c], exact as f32, "{}", isa);
@@ -197,7 +199,7 @@ proptest! {
     ) {
         let mut qa = QuantizedActivations::new();
         let mut y = vec![0.0f32; m * n];
-        scalar().gemm_q8_0(&x, m, k, &w, n, None, &mut y, &mut qa);
+        scalar().gemm_q8_0(&x, m, k, WeightRows::new(&w[..], n, None), &mut y, &mut qa);
         let wd = dequant64(&w);
         let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
         let exact = matmul64(&x64, m, k, &wd, n);
@@ -237,9 +239,7 @@ fn weight_shape_is_checked() {
         &[0.0; 32],
         1,
         32,
-        &[BlockQ8_0::default()],
-        2,
-        None,
+        WeightRows::new(&[BlockQ8_0::default()][..], 2, None),
         &mut y,
         &mut qa,
     );
@@ -262,16 +262,37 @@ fn large_shapes_span_several_column_blocks() {
     let bias: Vec<f32> = (0..n).map(|c| c as f32 * 0.25).collect();
     let mut qa = QuantizedActivations::new();
     let mut want = vec![0.0f32; m * n];
-    scalar().gemm_q8_0(&x, m, k, &w, n, Some(&bias), &mut want, &mut qa);
+    scalar().gemm_q8_0(
+        &x,
+        m,
+        k,
+        WeightRows::new(&w[..], n, Some(&bias)),
+        &mut want,
+        &mut qa,
+    );
     for (isa, kern) in isas() {
         let mut y = vec![0.0f32; m * n];
-        kern.gemm_q8_0(&x, m, k, &w, n, Some(&bias), &mut y, &mut qa);
+        kern.gemm_q8_0(
+            &x,
+            m,
+            k,
+            WeightRows::new(&w[..], n, Some(&bias)),
+            &mut y,
+            &mut qa,
+        );
         assert!(
             y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
             "{isa}"
         );
         let mut y1 = vec![0.0f32; n];
-        kern.gemm_q8_0(&x[3 * k..4 * k], 1, k, &w, n, Some(&bias), &mut y1, &mut qa);
+        kern.gemm_q8_0(
+            &x[3 * k..4 * k],
+            1,
+            k,
+            WeightRows::new(&w[..], n, Some(&bias)),
+            &mut y1,
+            &mut qa,
+        );
         assert_eq!(&y1[..], &y[3 * n..4 * n], "{isa} row 3");
     }
 }
@@ -327,7 +348,7 @@ fn an_outlier_only_coarsens_its_own_half_block() {
         let mut qa = QuantizedActivations::new();
         for (isa, kern) in isas() {
             let mut y = vec![0.0f32; n];
-            kern.gemm_q8_0(xr, 1, k, &w, n, None, &mut y, &mut qa);
+            kern.gemm_q8_0(xr, 1, k, WeightRows::new(&w[..], n, None), &mut y, &mut qa);
             for c in 0..n {
                 let scale = exact[c].abs();
                 let new_rel = (f64::from(y[c]) - exact[c]).abs() / scale;

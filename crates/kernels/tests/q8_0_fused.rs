@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use ggufembed_kernels::{BlockQ8_0, Kernels, QK8_0, QuantizedActivations, quantize_row_q8_0};
+use ggufembed_kernels::{
+    BlockQ8_0, Kernels, NormParams, QK8_0, QuantizedActivations, WeightRows, quantize_row_q8_0,
+};
 use proptest::prelude::*;
 
 fn bits(x: &[f32]) -> Vec<u32> {
@@ -24,7 +26,7 @@ fn fingerprint(k: &Kernels, qa: &QuantizedActivations, w: &[BlockQ8_0], n: usize
     }
     let mut y = vec![0.0f32; qa.m() * n];
     let bias: Vec<f32> = (0..n).map(|i| i as f32 * 0.25 - 1.0).collect();
-    k.gemm_q8_0_cols(qa, w, n, Some(&bias), 0, n, &mut y);
+    k.gemm_q8_0_cols(qa, WeightRows::new(w, n, Some(&bias)), &mut y);
     out.extend(bits(&y));
     out
 }
@@ -94,7 +96,7 @@ proptest! {
         for (isa, kern) in isas() {
             let mut got_x = x.clone();
             let mut qa = QuantizedActivations::new();
-            kern.add_layer_norm_quantize(&mut got_x, &res, k, &gamma, beta, 1e-12, &mut qa);
+            kern.add_layer_norm_quantize(&mut got_x, &res, k, NormParams { gamma: &gamma, beta, eps: 1e-12 }, &mut qa);
             prop_assert_eq!(bits(&got_x), bits(&want_x), "{:?} x m={} k={}", isa, m, k);
             prop_assert_eq!(&fingerprint(kern, &qa, &w, 21), &want, "{:?} m={} k={}", isa, m, k);
         }

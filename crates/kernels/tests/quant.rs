@@ -7,7 +7,7 @@ mod common;
 
 use common::ggml_ref;
 use common::*;
-use ggufembed_kernels::{BlockQ8_0, QuantType, QuantizedActivations};
+use ggufembed_kernels::{BlockQ8_0, QuantType, QuantizedActivations, WeightRows};
 use half::f16;
 use proptest::prelude::*;
 
@@ -108,7 +108,14 @@ fn check_shape(
     let bias: Vec<f32> = (0..n).map(|i| i as f32 * 0.01 - 0.1).collect();
     let mut qa = QuantizedActivations::new();
     let mut y0 = vec![0.0f32; m * n];
-    scalar().gemm_quant(&x, m, k, ty, &w, n, Some(&bias), &mut y0, &mut qa);
+    scalar().gemm_quant(
+        &x,
+        m,
+        k,
+        WeightRows::new((ty, &w[..]), n, Some(&bias)),
+        &mut y0,
+        &mut qa,
+    );
     // Against f64 on the dequantized weights: the activations' 8-bit rounding is the only error.
     let wf = ggml_ref::dequantize_row(ty.name(), &w);
     let want = reference(&x, m, k, &wf, n, &bias);
@@ -135,7 +142,14 @@ fn check_shape(
     }
     for (isa, kern) in isas() {
         let mut y1 = vec![0.0f32; m * n];
-        kern.gemm_quant(&x, m, k, ty, &w, n, Some(&bias), &mut y1, &mut qa);
+        kern.gemm_quant(
+            &x,
+            m,
+            k,
+            WeightRows::new((ty, &w[..]), n, Some(&bias)),
+            &mut y1,
+            &mut qa,
+        );
         for (i, (a, b)) in y0.iter().zip(&y1).enumerate() {
             prop_assert_eq!(
                 a.to_bits(),
@@ -153,7 +167,11 @@ fn check_shape(
         if n > 2 {
             let (n0, n1) = (1, n - 1);
             let mut y2 = vec![7.0f32; m * n];
-            kern.gemm_quant_cols(&qa, ty, &w, n, Some(&bias), n0, n1, &mut y2);
+            kern.gemm_quant_cols(
+                &qa,
+                WeightRows::new((ty, &w[..]), n, Some(&bias)).cols(n0, n1),
+                &mut y2,
+            );
             for r in 0..m {
                 for c in 0..n {
                     let v = y2[r * n + c];
@@ -169,7 +187,14 @@ fn check_shape(
         if m > 1 {
             let r = m - 1;
             let mut yr = vec![0.0f32; n];
-            kern.gemm_quant(&x[r * k..], 1, k, ty, &w, n, Some(&bias), &mut yr, &mut qa);
+            kern.gemm_quant(
+                &x[r * k..],
+                1,
+                k,
+                WeightRows::new((ty, &w[..]), n, Some(&bias)),
+                &mut yr,
+                &mut qa,
+            );
             for c in 0..n {
                 prop_assert_eq!(
                     yr[c].to_bits(),
@@ -222,8 +247,22 @@ fn generic_path_on_q8_0_is_the_q8_0_matmul() {
     let mut qa = QuantizedActivations::new();
     for (isa, kern) in isas() {
         let (mut y0, mut y1) = (vec![0.0; m * n], vec![0.0; m * n]);
-        kern.gemm_q8_0(&x, m, k, &blocks, n, None, &mut y0, &mut qa);
-        kern.gemm_quant(&x, m, k, QuantType::Q8_0, &w, n, None, &mut y1, &mut qa);
+        kern.gemm_q8_0(
+            &x,
+            m,
+            k,
+            WeightRows::new(&blocks[..], n, None),
+            &mut y0,
+            &mut qa,
+        );
+        kern.gemm_quant(
+            &x,
+            m,
+            k,
+            WeightRows::new((QuantType::Q8_0, &w[..]), n, None),
+            &mut y1,
+            &mut qa,
+        );
         for (a, b) in y0.iter().zip(&y1) {
             assert_eq!(a.to_bits(), b.to_bits(), "{isa:?}");
         }
@@ -240,10 +279,7 @@ fn a_k_quant_refuses_rows_that_are_not_whole_super_blocks() {
         &x,
         1,
         384,
-        QuantType::Q4K,
-        &[0u8; 216],
-        1,
-        None,
+        WeightRows::new((QuantType::Q4K, &[0u8; 216][..]), 1, None),
         &mut y,
         &mut qa,
     );

@@ -61,6 +61,7 @@ impl PyModel {
     #[new]
     #[pyo3(signature = (path, threads=None, max_len=None, pooling=None, normalize=true,
                         prompt=None, prompt_name=None, dimensions=None))]
+    // One parameter per Python keyword argument: pyo3 maps `signature` onto them one to one.
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,

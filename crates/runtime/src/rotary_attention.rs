@@ -10,16 +10,16 @@
 
 use std::ops::Range;
 
-use ggufembed_kernels::{AttentionParams, rope_neox};
+use ggufembed_kernels::{AttentionInputs, AttentionParams, rope_neox};
 
 use crate::batch::grow;
 use crate::exec::Exec;
 use crate::profile::{self, Op};
 use crate::weights::{MatmulScratch, Matrix};
 
-/// The head layout and mask of one layer's attention.
+/// The head layout, rotary tables and mask of one layer's attention.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Heads {
+pub(crate) struct Heads<'r> {
     /// Query heads.
     pub n_head: usize,
     /// Key/value heads (dividing `n_head`).
@@ -30,9 +30,11 @@ pub(crate) struct Heads {
     pub causal: bool,
     /// On a sliding-window layer, the keys `|i − j| ≤ window` each query sees.
     pub window: Option<usize>,
+    /// The `(cos, sin)` RoPE table pair of this layer's base, covering the longest sequence.
+    pub rope: (&'r [f32], &'r [f32]),
 }
 
-impl Heads {
+impl Heads<'_> {
     fn q_width(&self) -> usize {
         self.n_head * self.head_dim
     }
@@ -66,17 +68,13 @@ pub(crate) struct AttentionScratch {
 impl AttentionScratch {
     /// Attention over the packed sequences `seqs` of `x` (`t × k`: Q, K and V are computed for
     /// every row): returns the attention output, `t × q_width`, before the output projection.
-    /// `rope` is the `(cos, sin)` table pair of this layer's base, covering the longest
-    /// sequence.
-    #[allow(clippy::too_many_arguments)]
     pub fn attend(
         &mut self,
         exec: &Exec<'_>,
-        heads: &Heads,
+        heads: &Heads<'_>,
         w: &QkvWeights<'_, '_>,
         x: &[f32],
         seqs: &[Range<usize>],
-        rope: (&[f32], &[f32]),
         matmul: &mut MatmulScratch,
     ) -> &mut [f32] {
         let kernels = exec.kernels;
@@ -106,7 +104,7 @@ impl AttentionScratch {
             kernels.rms_norm(q, heads.head_dim, q_norm, eps);
             kernels.rms_norm(k, heads.head_dim, k_norm, eps);
         }
-        let (cos, sin) = rope;
+        let (cos, sin) = heads.rope;
         for r in seqs {
             let qs = r.start * qw..r.end * qw;
             let ks = r.start * kvw..r.end * kvw;
@@ -137,15 +135,13 @@ impl AttentionScratch {
                 0
             };
             let _t = profile::scope_ops(Op::Attention, attn_ops);
-            kernels.attention(
-                &q[qs.clone()],
-                &k[ks.clone()],
-                &v[ks],
-                &p,
-                None,
-                &mut ctx[qs],
-                &mut self.attn,
-            );
+            let inputs = AttentionInputs {
+                q: &q[qs.clone()],
+                k: &k[ks.clone()],
+                v: &v[ks],
+                mask: None,
+            };
+            kernels.attention(inputs, &p, &mut ctx[qs], &mut self.attn);
         }
         ctx
     }

@@ -9,7 +9,9 @@
 use std::sync::Mutex;
 
 use gguf_loader::{GgmlType, GgufFile};
-use ggufembed_kernels::{BlockQ8_0, FloatWeights, Kernels, QuantType, QuantizedActivations};
+use ggufembed_kernels::{
+    BlockQ8_0, FloatWeights, Kernels, QuantType, QuantizedActivations, WeightRows,
+};
 use half::bf16;
 
 use crate::error::{Result, RuntimeError};
@@ -75,14 +77,12 @@ impl Product<'_, '_> {
     /// Columns `c` of the product into `y` (the full `m × n` layout).
     fn cols(&self, kernels: &Kernels, c: std::ops::Range<usize>, y: &mut [f32]) {
         let (m, n, bias) = (self.m, self.n, self.bias);
+        // The product's rows, bias and column range, over whichever storage the operand has.
+        let rows = WeightRows::new((), n, bias).cols(c.start, c.end);
         match self.op {
-            Operand::Q8(w, qa) => kernels.gemm_q8_0_cols(qa, w, n, bias, c.start, c.end, y),
-            Operand::Quant(ty, w, qa) => {
-                kernels.gemm_quant_cols(qa, ty, w, n, bias, c.start, c.end, y)
-            }
-            Operand::Float(w, x, k) => {
-                kernels.gemm_float_cols(x, m, k, w, n, bias, c.start, c.end, y)
-            }
+            Operand::Q8(w, qa) => kernels.gemm_q8_0_cols(qa, rows.map(|()| w), y),
+            Operand::Quant(ty, w, qa) => kernels.gemm_quant_cols(qa, rows.map(|()| (ty, w)), y),
+            Operand::Float(w, x, k) => kernels.gemm_float_cols(x, m, k, rows.map(|()| w), y),
         }
     }
 }

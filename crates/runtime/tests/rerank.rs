@@ -19,7 +19,7 @@ use ggufembed_runtime::bert::{BertModel, BertScratch, BertWeights, HeadShape};
 use ggufembed_runtime::exec::Exec;
 use ggufembed_runtime::gguf_loader::{GgmlType, GgufFile, Value};
 use ggufembed_runtime::kernels::kernels;
-use ggufembed_runtime::{Pooling, RuntimeError, Tokenizer};
+use ggufembed_runtime::{Batch, Pooling, RuntimeError, Tokenizer};
 use ggufembed_testkit::{Classifier, TinyBert};
 
 const MAX_LEN: usize = 512;
@@ -325,16 +325,13 @@ fn head_matches_a_direct_computation_in_both_layouts() {
         let mut s = BertScratch::default();
         let d = model.config.n_embd;
         let mut h = vec![0.0; d];
-        w.forward_with_types(
-            &exec,
-            t_ids,
-            Some(t_types),
-            &[0..8],
-            Pooling::Cls,
-            &mut h,
-            &mut s,
-        )
-        .unwrap();
+        let batch = Batch {
+            ids: t_ids,
+            seqs: &[0..8],
+            types: Some(t_types),
+        };
+        w.forward_batch(&exec, &batch, Pooling::Cls, &mut h, &mut s)
+            .unwrap();
         let mut x: Vec<f64> = h.iter().map(|&v| f64::from(v)).collect();
         if pooler {
             x = affine(&tensor(&file, "cls.weight"), &tensor(&file, "cls.bias"), &x)

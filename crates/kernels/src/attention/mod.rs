@@ -21,6 +21,7 @@ use std::ops::Range;
 
 use crate::isa::{Kernels, PerIsa};
 use crate::kernels;
+use crate::operands::AttentionInputs;
 
 pub(crate) mod blocked;
 pub(crate) mod lanes;
@@ -100,17 +101,14 @@ static TABLES: PerIsa<AttentionFn> = PerIsa {
 
 impl Kernels {
     /// See [`attention`](crate::attention()).
-    #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &self,
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
+        inputs: AttentionInputs<'_>,
         p: &AttentionParams,
-        mask: Option<&[f32]>,
         out: &mut [f32],
         scratch: &mut Vec<f32>,
     ) {
+        let AttentionInputs { q, k, v, mask } = inputs;
         check_args(q, k, v, p, mask, out);
         // SAFETY: a `Kernels` exists only for an ISA the CPU supports (see `kernels_for`) and
         // picks that ISA's entry; every length the body indexes with was checked above.
@@ -121,23 +119,20 @@ impl Kernels {
 /// Attention for one sequence on the detected tier (layouts and masks: see [`attention`
 /// module](crate::attention)).
 ///
-/// `mask` is an optional additive per-key mask (`0` or `-inf` for padding). `scratch` holds the
-/// packed K/V panels and the tiles (about `2 · seq · head_dim` floats) and is reused across
-/// calls. A query with no visible key gets zeros.
+/// `inputs.mask` is an optional additive per-key mask (`0` or `-inf` for padding). `scratch`
+/// holds the packed K/V panels and the tiles (about `2 · seq · head_dim` floats) and is reused
+/// across calls. A query with no visible key gets zeros.
 ///
 /// # Panics
 /// On shape mismatches, `n_heads % n_kv_heads != 0`, `head_dim == 0`, `window == Some(0)` or a
 /// bad `kv_heads`.
 pub fn attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    inputs: AttentionInputs<'_>,
     p: &AttentionParams,
-    mask: Option<&[f32]>,
     out: &mut [f32],
     scratch: &mut Vec<f32>,
 ) {
-    kernels().attention(q, k, v, p, mask, out, scratch);
+    kernels().attention(inputs, p, out, scratch);
 }
 
 /// The checks every [`AttentionFn`] relies on.

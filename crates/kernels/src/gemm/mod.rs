@@ -28,6 +28,7 @@ use half::{bf16, f16};
 
 use crate::isa::{Kernels, PerIsa, SCALAR};
 use crate::kernels;
+use crate::operands::WeightRows;
 
 /// Weights of a float matmul: `n` rows of `k` values, row-major (GGUF's layout).
 #[derive(Clone, Copy, Debug)]
@@ -110,26 +111,23 @@ pub(crate) fn self_check(k: &Kernels) -> bool {
         .map(|i| f16::from_f32(((i * 53 % 89) as f32 - 44.0) * 0.007))
         .collect();
     let (mut y0, mut y1) = (vec![0.0; m * n], vec![0.0; m * n]);
-    SCALAR.gemm_f16(&x, m, kk, &w, n, None, &mut y0);
-    k.gemm_f16(&x, m, kk, &w, n, None, &mut y1);
+    let rhs = WeightRows::new(&w[..], n, None);
+    SCALAR.gemm_f16(&x, m, kk, rhs, &mut y0);
+    k.gemm_f16(&x, m, kk, rhs, &mut y1);
     y0.iter().zip(&y1).all(|(p, q)| p.to_bits() == q.to_bits())
 }
 
 impl Kernels {
     /// See [`gemm_float_cols`].
-    #[allow(clippy::too_many_arguments)]
     pub fn gemm_float_cols(
         &self,
         x: &[f32],
         m: usize,
         k: usize,
-        w: FloatWeights<'_>,
-        n: usize,
-        bias: Option<&[f32]>,
-        n0: usize,
-        n1: usize,
+        rhs: WeightRows<'_, FloatWeights<'_>>,
         y: &mut [f32],
     ) {
+        let WeightRows { w, n, bias, n0, n1 } = rhs;
         assert_eq!(
             x.len(),
             m * k,
@@ -171,109 +169,74 @@ impl Kernels {
     }
 
     /// See [`gemm_f32`].
-    #[allow(clippy::too_many_arguments)]
     pub fn gemm_f32(
         &self,
         x: &[f32],
         m: usize,
         k: usize,
-        w: &[f32],
-        n: usize,
-        bias: Option<&[f32]>,
+        rhs: WeightRows<'_, &[f32]>,
         y: &mut [f32],
     ) {
-        self.gemm_float_cols(x, m, k, FloatWeights::F32(w), n, bias, 0, n, y);
+        self.gemm_float_cols(x, m, k, rhs.map(FloatWeights::F32), y);
     }
 
     /// See [`gemm_f16`].
-    #[allow(clippy::too_many_arguments)]
     pub fn gemm_f16(
         &self,
         x: &[f32],
         m: usize,
         k: usize,
-        w: &[f16],
-        n: usize,
-        bias: Option<&[f32]>,
+        rhs: WeightRows<'_, &[f16]>,
         y: &mut [f32],
     ) {
-        self.gemm_float_cols(x, m, k, FloatWeights::F16(w), n, bias, 0, n, y);
+        self.gemm_float_cols(x, m, k, rhs.map(FloatWeights::F16), y);
     }
 
     /// See [`gemm_bf16`].
-    #[allow(clippy::too_many_arguments)]
     pub fn gemm_bf16(
         &self,
         x: &[f32],
         m: usize,
         k: usize,
-        w: &[bf16],
-        n: usize,
-        bias: Option<&[f32]>,
+        rhs: WeightRows<'_, &[bf16]>,
         y: &mut [f32],
     ) {
-        self.gemm_float_cols(x, m, k, FloatWeights::Bf16(w), n, bias, 0, n, y);
+        self.gemm_float_cols(x, m, k, rhs.map(FloatWeights::Bf16), y);
     }
 }
 
-/// Computes only output columns `n0..n1` of `Y = X · Wᵀ (+ bias)` for float weights.
+/// Computes output columns `rhs.n0..rhs.n1` of `Y = X · Wᵀ (+ bias)` for float weights.
 ///
-/// X is `m × k` f32, W is `n × k` ([`FloatWeights`]), `y` the full `m × n` output (other columns
-/// untouched). No scratch is needed: W is read in place.
+/// X is `m × k` f32, W is `rhs.n × k` ([`FloatWeights`]), `y` the full `m × n` output (other
+/// columns untouched). No scratch is needed: W is read in place.
 ///
 /// # Panics
 /// On any shape mismatch (`x.len() != m*k`, `w.len() != n*k`, `y.len() != m*n`,
 /// `bias.len() != n`) or if `n0 > n1 || n1 > n`.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_float_cols(
     x: &[f32],
     m: usize,
     k: usize,
-    w: FloatWeights<'_>,
-    n: usize,
-    bias: Option<&[f32]>,
-    n0: usize,
-    n1: usize,
+    rhs: WeightRows<'_, FloatWeights<'_>>,
     y: &mut [f32],
 ) {
-    kernels().gemm_float_cols(x, m, k, w, n, bias, n0, n1, y);
+    kernels().gemm_float_cols(x, m, k, rhs, y);
 }
 
-/// `Y = X · Wᵀ (+ bias)` with F32 weights (`n × k`). Panics on shape mismatch.
-pub fn gemm_f32(
-    x: &[f32],
-    m: usize,
-    k: usize,
-    w: &[f32],
-    n: usize,
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-) {
-    kernels().gemm_f32(x, m, k, w, n, bias, y);
+/// `Y = X · Wᵀ (+ bias)` with F32 weights (`n × k`), columns `rhs.n0..rhs.n1`. Panics on shape
+/// mismatch.
+pub fn gemm_f32(x: &[f32], m: usize, k: usize, rhs: WeightRows<'_, &[f32]>, y: &mut [f32]) {
+    kernels().gemm_f32(x, m, k, rhs, y);
 }
 
-/// `Y = X · Wᵀ (+ bias)` with F16 weights (`n × k`). Panics on shape mismatch.
-pub fn gemm_f16(
-    x: &[f32],
-    m: usize,
-    k: usize,
-    w: &[f16],
-    n: usize,
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-) {
-    kernels().gemm_f16(x, m, k, w, n, bias, y);
+/// `Y = X · Wᵀ (+ bias)` with F16 weights (`n × k`), columns `rhs.n0..rhs.n1`. Panics on shape
+/// mismatch.
+pub fn gemm_f16(x: &[f32], m: usize, k: usize, rhs: WeightRows<'_, &[f16]>, y: &mut [f32]) {
+    kernels().gemm_f16(x, m, k, rhs, y);
 }
 
-/// `Y = X · Wᵀ (+ bias)` with BF16 weights (`n × k`). Panics on shape mismatch.
-pub fn gemm_bf16(
-    x: &[f32],
-    m: usize,
-    k: usize,
-    w: &[bf16],
-    n: usize,
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-) {
-    kernels().gemm_bf16(x, m, k, w, n, bias, y);
+/// `Y = X · Wᵀ (+ bias)` with BF16 weights (`n × k`), columns `rhs.n0..rhs.n1`. Panics on shape
+/// mismatch.
+pub fn gemm_bf16(x: &[f32], m: usize, k: usize, rhs: WeightRows<'_, &[bf16]>, y: &mut [f32]) {
+    kernels().gemm_bf16(x, m, k, rhs, y);
 }

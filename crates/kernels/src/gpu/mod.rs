@@ -18,7 +18,9 @@ mod shaders;
 mod weights;
 
 pub use context::{AdapterPolicy, AdapterSummary, GpuContext, GpuError};
-pub use pass::{AttentionShape, GpuPass, MAX_HEAD_DIM, PoolMode};
+pub use pass::{
+    AttentionShape, GpuAttentionInputs, GpuNormParams, GpuPass, MAX_HEAD_DIM, PoolMode,
+};
 pub use weights::{GpuBuffer, GpuMatrix, GpuWeightData};
 
 /// Result of the GPU module.

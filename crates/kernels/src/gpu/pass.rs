@@ -42,6 +42,33 @@ pub struct AttentionShape {
     pub scale: f32,
 }
 
+/// A LayerNorm's parameters on the device, for [`GpuPass::layer_norm`] (rows of `d` values:
+/// `gamma` and `beta` hold at least `d`).
+#[derive(Clone, Copy, Debug)]
+pub struct GpuNormParams<'a> {
+    /// Per-column scale.
+    pub gamma: &'a GpuBuffer,
+    /// Per-column shift.
+    pub beta: &'a GpuBuffer,
+    /// Added to the variance before the square root.
+    pub eps: f32,
+}
+
+/// The device buffers [`GpuPass::attention`] reads: queries (`t` rows of `q_stride`), keys and
+/// values (`t` rows of `kv_stride`), and per token its sequence's first token and length (`2t`
+/// values).
+#[derive(Clone, Copy, Debug)]
+pub struct GpuAttentionInputs<'a> {
+    /// Queries.
+    pub q: &'a GpuBuffer,
+    /// Keys.
+    pub k: &'a GpuBuffer,
+    /// Values.
+    pub v: &'a GpuBuffer,
+    /// `(first token, length)` of each token's sequence.
+    pub tok_seq: &'a GpuBuffer,
+}
+
 struct Dispatch<'c> {
     pipeline: &'c Pipeline,
     params: [u32; 8],
@@ -182,17 +209,15 @@ impl<'c> GpuPass<'c> {
     }
 
     /// `x = LayerNorm(x (+ residual)) · gamma + beta` over rows of `d` values (`t` rows).
-    #[allow(clippy::too_many_arguments)]
     pub fn layer_norm(
         &mut self,
         x: &GpuBuffer,
         residual: Option<&GpuBuffer>,
         t: usize,
         d: usize,
-        gamma: &GpuBuffer,
-        beta: &GpuBuffer,
-        eps: f32,
+        norm: GpuNormParams<'_>,
     ) {
+        let GpuNormParams { gamma, beta, eps } = norm;
         assert!(
             x.len >= t * d,
             "layer_norm: x holds {} values, needs {t} × {d}",
@@ -235,19 +260,16 @@ impl<'c> GpuPass<'c> {
         );
     }
 
-    /// Attention of `t` packed tokens: `tok_seq` holds, per token, its sequence's first token
-    /// and length (`2t` values); every token attends to its own sequence only.
-    #[allow(clippy::too_many_arguments)]
+    /// Attention of `t` packed tokens: `inputs.tok_seq` holds, per token, its sequence's first
+    /// token and length (`2t` values); every token attends to its own sequence only.
     pub fn attention(
         &mut self,
-        q: &GpuBuffer,
-        k: &GpuBuffer,
-        v: &GpuBuffer,
-        tok_seq: &GpuBuffer,
+        inputs: GpuAttentionInputs<'_>,
         t: usize,
         shape: &AttentionShape,
         out: &GpuBuffer,
     ) {
+        let GpuAttentionInputs { q, k, v, tok_seq } = inputs;
         let s = shape;
         assert!(
             s.head_dim >= 1 && s.head_dim <= MAX_HEAD_DIM,

@@ -23,6 +23,7 @@ use crate::block::QK8_0;
 use crate::elementwise::generic as g;
 use crate::isa::{Isa, Kernels};
 use crate::math;
+use crate::operands::NormParams;
 
 /// The quantized-activation buffers a fused kernel writes (all pre-sized by the caller:
 /// `qs`/`qu8` hold `m · k` codes, `d`/`sums`/`dsums` `m · k / 16` values).
@@ -329,17 +330,15 @@ impl Kernels {
     ///
     /// # Panics
     /// On the shape errors of `add_layer_norm`, or if `dim` is not a multiple of 32.
-    #[allow(clippy::too_many_arguments)]
     pub fn add_layer_norm_quantize(
         &self,
         x: &mut [f32],
         residual: &[f32],
         dim: usize,
-        gamma: &[f32],
-        beta: Option<&[f32]>,
-        eps: f32,
+        norm: NormParams<'_>,
         qa: &mut QuantizedActivations,
     ) {
+        let NormParams { gamma, beta, eps } = norm;
         check_rows("add_layer_norm_quantize", x.len(), dim);
         assert_eq!(residual.len(), x.len(), "add_layer_norm_quantize: residual");
         assert_eq!(

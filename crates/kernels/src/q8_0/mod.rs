@@ -33,6 +33,7 @@ pub(crate) mod neon;
 use crate::block::{BlockQ8_0, QK8_0};
 use crate::isa::{Kernels, PerIsa, SCALAR};
 use crate::kernels;
+use crate::operands::WeightRows;
 pub use quantize::quantize_row_q8_0;
 
 /// Signature of one ISA's Q8_0 driver: `(qa, w, n, bias, n0, n1, y)`, arguments pre-checked.
@@ -232,34 +233,27 @@ impl QuantizedActivations {
 
 impl Kernels {
     /// See [`gemm_q8_0`].
-    #[allow(clippy::too_many_arguments)]
     pub fn gemm_q8_0(
         &self,
         x: &[f32],
         m: usize,
         k: usize,
-        w: &[BlockQ8_0],
-        n: usize,
-        bias: Option<&[f32]>,
+        rhs: WeightRows<'_, &[BlockQ8_0]>,
         y: &mut [f32],
         scratch: &mut QuantizedActivations,
     ) {
         scratch.quantize_with(self, x, m, k);
-        self.gemm_q8_0_cols(scratch, w, n, bias, 0, n, y);
+        self.gemm_q8_0_cols(scratch, rhs, y);
     }
 
     /// See [`gemm_q8_0_cols`].
-    #[allow(clippy::too_many_arguments)]
     pub fn gemm_q8_0_cols(
         &self,
         qa: &QuantizedActivations,
-        w: &[BlockQ8_0],
-        n: usize,
-        bias: Option<&[f32]>,
-        n0: usize,
-        n1: usize,
+        rhs: WeightRows<'_, &[BlockQ8_0]>,
         y: &mut [f32],
     ) {
+        let WeightRows { w, n, bias, n0, n1 } = rhs;
         let (m, k) = (qa.m, qa.k);
         assert_eq!(
             w.len(),
@@ -295,44 +289,34 @@ impl Kernels {
     }
 }
 
-/// `Y = X · Wᵀ (+ bias)`: X is `m × k` f32, W is `n` rows of `k / 32` Q8_0 blocks, Y is `m × n`.
+/// `Y = X · Wᵀ (+ bias)`: X is `m × k` f32, W is `rhs.n` rows of `k / 32` Q8_0 blocks, Y is
+/// `m × n` (columns `rhs.n0..rhs.n1` computed, all of them from [`WeightRows::new`]).
 ///
 /// X is quantized into `scratch` (reused across calls), then multiplied on the detected ISA.
 ///
 /// # Panics
 /// On any shape mismatch: `k % 32 != 0`, `x.len() != m*k`, `w.len() != n*k/32`,
 /// `y.len() != m*n`, `bias.len() != n`.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_q8_0(
     x: &[f32],
     m: usize,
     k: usize,
-    w: &[BlockQ8_0],
-    n: usize,
-    bias: Option<&[f32]>,
+    rhs: WeightRows<'_, &[BlockQ8_0]>,
     y: &mut [f32],
     scratch: &mut QuantizedActivations,
 ) {
-    kernels().gemm_q8_0(x, m, k, w, n, bias, y, scratch);
+    kernels().gemm_q8_0(x, m, k, rhs, y, scratch);
 }
 
-/// Computes only output columns `n0..n1` of `Y = X · Wᵀ (+ bias)` from pre-quantized X.
+/// Computes only output columns `rhs.n0..rhs.n1` of `Y = X · Wᵀ (+ bias)` from pre-quantized X.
 ///
 /// `y` is the full `m × n` output; other columns are left untouched. Lets the runtime split one
 /// matmul across threads (each with its own column range) after quantizing X once.
 ///
 /// # Panics
 /// On any shape mismatch (see [`gemm_q8_0`]) or if `n0 > n1 || n1 > n`.
-pub fn gemm_q8_0_cols(
-    qa: &QuantizedActivations,
-    w: &[BlockQ8_0],
-    n: usize,
-    bias: Option<&[f32]>,
-    n0: usize,
-    n1: usize,
-    y: &mut [f32],
-) {
-    kernels().gemm_q8_0_cols(qa, w, n, bias, n0, n1, y);
+pub fn gemm_q8_0_cols(qa: &QuantizedActivations, rhs: WeightRows<'_, &[BlockQ8_0]>, y: &mut [f32]) {
+    kernels().gemm_q8_0_cols(qa, rhs, y);
 }
 
 /// This family's self-check (see `crate::SELF_CHECKS`): two matmuls (one small, with row,
@@ -358,7 +342,8 @@ fn matches_scalar(k: &Kernels, m: usize, kk: usize, n: usize) -> bool {
     let bias: Vec<f32> = (0..n).map(|i| i as f32 * 0.1).collect();
     let mut qa = QuantizedActivations::new();
     let (mut y0, mut y1) = (vec![0.0; m * n], vec![0.0; m * n]);
-    SCALAR.gemm_q8_0(&x, m, kk, &wq, n, Some(&bias), &mut y0, &mut qa);
-    k.gemm_q8_0(&x, m, kk, &wq, n, Some(&bias), &mut y1, &mut qa);
+    let rhs = WeightRows::new(&wq[..], n, Some(&bias[..]));
+    SCALAR.gemm_q8_0(&x, m, kk, rhs, &mut y0, &mut qa);
+    k.gemm_q8_0(&x, m, kk, rhs, &mut y1, &mut qa);
     y0.iter().zip(&y1).all(|(a, b)| a.to_bits() == b.to_bits())
 }

@@ -37,6 +37,7 @@ use std::cell::RefCell;
 
 use crate::isa::{Kernels, PerIsa};
 use crate::kernels;
+use crate::operands::WeightRows;
 use crate::q8_0::QuantizedActivations;
 use crate::tiling::{L2_WEIGHT_BUDGET, Tile, store_tile};
 use formats::{QK_SUB, QuantType};
@@ -206,36 +207,33 @@ fn gemm_cols(tier: &Tier, job: ColsJob<'_>, y: &mut [f32]) {
 
 impl Kernels {
     /// See [`gemm_quant`].
-    #[allow(clippy::too_many_arguments)]
     pub fn gemm_quant(
         &self,
         x: &[f32],
         m: usize,
         k: usize,
-        ty: QuantType,
-        w: &[u8],
-        n: usize,
-        bias: Option<&[f32]>,
+        rhs: WeightRows<'_, (QuantType, &[u8])>,
         y: &mut [f32],
         scratch: &mut QuantizedActivations,
     ) {
-        scratch.quantize_for(self, ty, x, m, k);
-        self.gemm_quant_cols(scratch, ty, w, n, bias, 0, n, y);
+        scratch.quantize_for(self, rhs.w.0, x, m, k);
+        self.gemm_quant_cols(scratch, rhs, y);
     }
 
     /// See [`gemm_quant_cols`].
-    #[allow(clippy::too_many_arguments)]
     pub fn gemm_quant_cols(
         &self,
         qa: &QuantizedActivations,
-        ty: QuantType,
-        w: &[u8],
-        n: usize,
-        bias: Option<&[f32]>,
-        n0: usize,
-        n1: usize,
+        rhs: WeightRows<'_, (QuantType, &[u8])>,
         y: &mut [f32],
     ) {
+        let WeightRows {
+            w: (ty, w),
+            n,
+            bias,
+            n0,
+            n1,
+        } = rhs;
         let (m, k) = (qa.m(), qa.k());
         let rb = ty.row_bytes(k);
         assert!(
@@ -279,43 +277,34 @@ impl Kernels {
     }
 }
 
-/// `Y = X · Wᵀ (+ bias)`: X is `m × k` f32, W is `n` rows of `k` weights of type `ty` (the
-/// file's bytes), Y is `m × n`. X is quantized into `scratch`, then multiplied on the detected
-/// ISA.
+/// `Y = X · Wᵀ (+ bias)`: X is `m × k` f32, W is `rhs.n` rows of `k` weights of type `rhs.w.0`
+/// (the file's bytes, `rhs.w.1`), Y is `m × n` (columns `rhs.n0..rhs.n1` computed, all of them
+/// from [`WeightRows::new`]). X is quantized into `scratch`, then multiplied on the detected ISA.
 ///
 /// # Panics
 /// On any shape mismatch: `k` not a multiple of 32 and of the block size, `x.len() != m*k`,
 /// `w.len()` not `n` rows, `y.len() != m*n`, `bias.len() != n`.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_quant(
     x: &[f32],
     m: usize,
     k: usize,
-    ty: QuantType,
-    w: &[u8],
-    n: usize,
-    bias: Option<&[f32]>,
+    rhs: WeightRows<'_, (QuantType, &[u8])>,
     y: &mut [f32],
     scratch: &mut QuantizedActivations,
 ) {
-    kernels().gemm_quant(x, m, k, ty, w, n, bias, y, scratch);
+    kernels().gemm_quant(x, m, k, rhs, y, scratch);
 }
 
-/// Computes only output columns `n0..n1` of [`gemm_quant`] from pre-quantized X (other columns of
-/// the full `m × n` output are left untouched), for splitting one matmul across threads.
+/// Computes only output columns `rhs.n0..rhs.n1` of [`gemm_quant`] from pre-quantized X (other
+/// columns of the full `m × n` output are left untouched), for splitting one matmul across
+/// threads.
 ///
 /// # Panics
 /// As [`gemm_quant`], or if `n0 > n1 || n1 > n`.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_quant_cols(
     qa: &QuantizedActivations,
-    ty: QuantType,
-    w: &[u8],
-    n: usize,
-    bias: Option<&[f32]>,
-    n0: usize,
-    n1: usize,
+    rhs: WeightRows<'_, (QuantType, &[u8])>,
     y: &mut [f32],
 ) {
-    kernels().gemm_quant_cols(qa, ty, w, n, bias, n0, n1, y);
+    kernels().gemm_quant_cols(qa, rhs, y);
 }

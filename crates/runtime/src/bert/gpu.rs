@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use ggufembed_kernels::FloatWeights;
 use ggufembed_kernels::gpu::{
-    AttentionShape, GpuBuffer, GpuContext, GpuMatrix, GpuPass, GpuWeightData, PoolMode,
+    AttentionShape, GpuAttentionInputs, GpuBuffer, GpuContext, GpuMatrix, GpuNormParams, GpuPass,
+    GpuWeightData, PoolMode,
 };
 
 use super::{BertConfig, BertWeights};
@@ -300,9 +301,11 @@ impl BertGpu {
             None,
             t,
             d,
-            &self.embd_norm_w,
-            &self.embd_norm_b,
-            c.eps,
+            GpuNormParams {
+                gamma: &self.embd_norm_w,
+                beta: &self.embd_norm_b,
+                eps: c.eps,
+            },
         );
         let attn = AttentionShape {
             n_head: c.n_head,
@@ -317,16 +320,24 @@ impl BertGpu {
             p.matmul(&s.x, t, &l.q, Some(&l.q_b), false, &s.q);
             p.matmul(&s.x, t, &l.k, Some(&l.k_b), false, &s.k);
             p.matmul(&s.x, t, &l.v, Some(&l.v_b), false, &s.v);
-            p.attention(&s.q, &s.k, &s.v, &s.tok_seq, t, &attn, &s.ctx);
+            let inputs = GpuAttentionInputs {
+                q: &s.q,
+                k: &s.k,
+                v: &s.v,
+                tok_seq: &s.tok_seq,
+            };
+            p.attention(inputs, t, &attn, &s.ctx);
             p.matmul(&s.ctx, t, &l.o, Some(&l.o_b), false, &s.tmp);
             p.layer_norm(
                 &s.x,
                 Some(&s.tmp),
                 t,
                 d,
-                &l.attn_norm_w,
-                &l.attn_norm_b,
-                c.eps,
+                GpuNormParams {
+                    gamma: &l.attn_norm_w,
+                    beta: &l.attn_norm_b,
+                    eps: c.eps,
+                },
             );
             p.matmul(&s.x, t, &l.up, Some(&l.up_b), true, &s.ff);
             p.matmul(&s.ff, t, &l.down, Some(&l.down_b), false, &s.tmp);
@@ -335,9 +346,11 @@ impl BertGpu {
                 Some(&s.tmp),
                 t,
                 d,
-                &l.out_norm_w,
-                &l.out_norm_b,
-                c.eps,
+                GpuNormParams {
+                    gamma: &l.out_norm_w,
+                    beta: &l.out_norm_b,
+                    eps: c.eps,
+                },
             );
         }
         let mode = match pooling {

@@ -139,19 +139,20 @@ impl<'a> Head<'a> {
     }
 
     /// Scores of every sequence into `out` (`seqs.len() × n_labels`), from the hidden states
-    /// `x` (`d` wide). Each sequence's scores depend on its own `[CLS]` row only.
-    #[allow(clippy::too_many_arguments)]
+    /// `x` (as wide as the head's input, the model's `n_embd`). Each sequence's scores depend on
+    /// its own `[CLS]` row only.
     pub(crate) fn apply(
         &self,
         exec: &Exec<'_>,
         x: &[f32],
-        d: usize,
         seqs: &[Range<usize>],
         out: &mut [f32],
         s: &mut HeadScratch,
         matmul: &mut MatmulScratch,
     ) {
-        let n = seqs.len();
+        // The output projection reads `n_embd` values (the pooler, when present, maps
+        // `n_embd` to `n_embd`: `bind` checks both shapes).
+        let (n, d) = (seqs.len(), self.output.k);
         let cls = grow(&mut s.cls, n * d);
         for (r, row) in seqs.iter().zip(cls.chunks_exact_mut(d)) {
             row.copy_from_slice(&x[r.start * d..(r.start + 1) * d]);

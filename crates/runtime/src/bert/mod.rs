@@ -9,7 +9,7 @@
 //! across sequences). Every kernel computes a row independently of the others, so a text's
 //! embedding is bit-identical whatever it is batched with.
 //!
-//! Token types (segment ids) are honoured per token when given ([`BertWeights::forward_with_types`];
+//! Token types (segment ids) are honoured per token when given ([`BertWeights::forward_batch`];
 //! type 0 for every token otherwise, as for single texts). A cross-encoder ([`Pooling::Rank`])
 //! scores pairs with its classification head ([`BertWeights::score`], see [`HeadShape`]).
 
@@ -21,7 +21,7 @@ mod head;
 use std::ops::Range;
 
 use gguf_loader::GgufFile;
-use ggufembed_kernels::AttentionParams;
+use ggufembed_kernels::{AttentionInputs, AttentionParams, NormParams};
 
 pub use config::BertConfig;
 #[cfg(feature = "gpu")]
@@ -244,10 +244,12 @@ impl BertWeights<'_> {
         out: &mut [f32],
         s: &mut BertScratch,
     ) -> Result<()> {
-        self.forward_with_types(exec, ids, None, seqs, pooling, out, s)
+        self.forward_batch(exec, &Batch::new(ids, seqs), pooling, out, s)
     }
 
-    /// [`BertWeights::forward_with_types`] on a packed [`Batch`] (its token types included).
+    /// [`BertWeights::forward`] on a packed [`Batch`] with its per-token types: `types[i]`
+    /// (below `n_types`) is token `i`'s segment; `None` is type 0 everywhere (bit-identical to
+    /// all zeros).
     pub fn forward_batch(
         &self,
         exec: &Exec<'_>,
@@ -256,22 +258,7 @@ impl BertWeights<'_> {
         out: &mut [f32],
         s: &mut BertScratch,
     ) -> Result<()> {
-        self.forward_with_types(exec, batch.ids, batch.types, batch.seqs, pooling, out, s)
-    }
-
-    /// [`BertWeights::forward`] with per-token types: `types[i]` (below `n_types`) is token
-    /// `i`'s segment; `None` is type 0 everywhere (bit-identical to all zeros).
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_with_types(
-        &self,
-        exec: &Exec<'_>,
-        ids: &[u32],
-        types: Option<&[u32]>,
-        seqs: &[Range<usize>],
-        pooling: Pooling,
-        out: &mut [f32],
-        s: &mut BertScratch,
-    ) -> Result<()> {
+        let Batch { ids, seqs, types } = *batch;
         if pooling == Pooling::Rank {
             return self.score(exec, ids, types, seqs, out, s);
         }
@@ -295,7 +282,7 @@ impl BertWeights<'_> {
     /// A cross-encoder's raw scores (logits) of packed sequences into `out`
     /// (`seqs.len() × n_labels`): the head applied to each sequence's first (`[CLS]`) row
     /// ([`Pooling::Rank`]).
-    /// `types` as in [`BertWeights::forward_with_types`] (pairs from
+    /// `types` as in [`BertWeights::forward_batch`] (pairs from
     /// [`Tokenizer::encode_pair`](crate::Tokenizer::encode_pair) carry theirs). A sequence's
     /// scores are bit-identical whatever it is batched with.
     ///
@@ -331,7 +318,7 @@ impl BertWeights<'_> {
         self.encode(exec, ids, types, seqs, s);
         let _t = profile::scope(Op::Pooling);
         let x = &s.x[..ids.len() * d];
-        head.apply(exec, x, d, seqs, out, &mut s.head, &mut s.matmul);
+        head.apply(exec, x, seqs, out, &mut s.head, &mut s.matmul);
         Ok(())
     }
 
@@ -422,15 +409,13 @@ impl BertWeights<'_> {
                 let span = r.start * d..r.end * d;
                 let mut p = AttentionParams::new(r.len(), c.n_head, c.n_head, c.head_dim());
                 p.causal = c.causal;
-                kernels.attention(
-                    &q[span.clone()],
-                    &k[span.clone()],
-                    &v[span.clone()],
-                    &p,
-                    None,
-                    &mut ctx[span],
-                    &mut s.attn,
-                );
+                let inputs = AttentionInputs {
+                    q: &q[span.clone()],
+                    k: &k[span.clone()],
+                    v: &v[span.clone()],
+                    mask: None,
+                };
+                kernels.attention(inputs, &p, &mut ctx[span], &mut s.attn);
             }
             drop(attn_timer);
             {
@@ -444,7 +429,12 @@ impl BertWeights<'_> {
                 let (w, b) = (l.attn_norm_w, Some(l.attn_norm_b));
                 if fuse_up {
                     let qa = s.matmul.activations_mut();
-                    kernels.add_layer_norm_quantize(x, tmp, d, w, b, c.eps, qa);
+                    let norm = NormParams {
+                        gamma: w,
+                        beta: b,
+                        eps: c.eps,
+                    };
+                    kernels.add_layer_norm_quantize(x, tmp, d, norm, qa);
                 } else {
                     kernels.add_layer_norm(x, tmp, d, w, b, c.eps);
                 }
@@ -482,7 +472,12 @@ impl BertWeights<'_> {
                 let (w, b) = (l.out_norm_w, Some(l.out_norm_b));
                 if x_quantized {
                     let qa = s.matmul.activations_mut();
-                    kernels.add_layer_norm_quantize(x, tmp, d, w, b, c.eps, qa);
+                    let norm = NormParams {
+                        gamma: w,
+                        beta: b,
+                        eps: c.eps,
+                    };
+                    kernels.add_layer_norm_quantize(x, tmp, d, norm, qa);
                 } else {
                     kernels.add_layer_norm(x, tmp, d, w, b, c.eps);
                 }

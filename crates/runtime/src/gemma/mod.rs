@@ -286,6 +286,7 @@ impl GemmaWeights<'_> {
                 head_dim: c.head_dim,
                 causal: false,
                 window: (!global).then(|| c.attention_window()),
+                rope: s.rope.get(if global { 0 } else { 1 }),
             };
             let qkv = QkvWeights {
                 q: (&l.q, None),
@@ -293,10 +294,9 @@ impl GemmaWeights<'_> {
                 v: (&l.v, None),
                 qk_norm: Some((l.q_norm, l.k_norm, c.eps)),
             };
-            let rope = s.rope.get(if global { 0 } else { 1 });
             let ctx = s
                 .attention
-                .attend(exec, &heads, &qkv, h, seqs, rope, &mut s.matmul);
+                .attend(exec, &heads, &qkv, h, seqs, &mut s.matmul);
             project_output(exec, (&l.o, None), ctx, t, h, &mut s.matmul);
             let norm_timer = profile::scope(Op::Norm);
             kernels.rms_norm(h, d, l.post_attn_norm, c.eps);

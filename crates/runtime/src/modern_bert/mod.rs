@@ -250,6 +250,7 @@ impl ModernBertWeights<'_> {
                 head_dim: c.head_dim,
                 causal: c.causal,
                 window: c.attention_window(il),
+                rope: s.rope.get(if c.is_global(il) { 0 } else { 1 }),
             };
             let qkv = QkvWeights {
                 q: (&l.q, None),
@@ -257,10 +258,9 @@ impl ModernBertWeights<'_> {
                 v: (&l.v, None),
                 qk_norm: None,
             };
-            let rope = s.rope.get(if c.is_global(il) { 0 } else { 1 });
             let ctx = s
                 .attention
-                .attend(exec, &heads, &qkv, h, seqs, rope, &mut s.matmul);
+                .attend(exec, &heads, &qkv, h, seqs, &mut s.matmul);
             project_output(exec, (&l.o, None), ctx, t, h, &mut s.matmul);
             let norm_timer = profile::scope(Op::Norm);
             kernels.residual_add(x, h);

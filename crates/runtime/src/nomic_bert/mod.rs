@@ -276,6 +276,7 @@ impl NomicBertWeights<'_> {
             head_dim: c.head_dim,
             causal: c.causal,
             window: None,
+            rope: s.rope.get(0),
         };
         for l in &self.layers {
             let qkv = QkvWeights {
@@ -286,7 +287,7 @@ impl NomicBertWeights<'_> {
             };
             let ctx = s
                 .attention
-                .attend(exec, &heads, &qkv, x, seqs, s.rope.get(0), &mut s.matmul);
+                .attend(exec, &heads, &qkv, x, seqs, &mut s.matmul);
             project_output(exec, (&l.o, l.o_b), ctx, t, tmp, &mut s.matmul);
             {
                 let _t = profile::scope(Op::Norm);

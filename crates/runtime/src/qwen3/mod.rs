@@ -238,6 +238,7 @@ impl Qwen3Weights<'_> {
             head_dim: c.head_dim,
             causal: true,
             window: None,
+            rope: s.rope.get(0),
         };
         // Last and CLS pooling read one row per sequence (see the last layer below).
         let prune = matches!(pooling, Pooling::Last | Pooling::Cls);
@@ -255,7 +256,7 @@ impl Qwen3Weights<'_> {
             };
             let ctx = s
                 .attention
-                .attend(exec, &heads, &qkv, h, seqs, s.rope.get(0), &mut s.matmul);
+                .attend(exec, &heads, &qkv, h, seqs, &mut s.matmul);
             // After the last attention, a pooled-only output needs one row per sequence: the
             // rest of the layer runs on those rows alone (every kernel computes a row
             // independently of the others, so they come out as they would among all `t`).

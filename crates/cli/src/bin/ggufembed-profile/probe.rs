@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ggufembed::gguf_loader::{GgmlType, GgufFile};
 use ggufembed_runtime::kernels::{
-    self, BlockQ8_0, FloatWeights, QK8_0, QuantizedActivations, quantize_row_q8_0,
+    self, BlockQ8_0, FloatWeights, QK8_0, QuantizedActivations, WeightRows, quantize_row_q8_0,
 };
 use half::{bf16, f16};
 
@@ -53,7 +53,13 @@ pub fn run(ty: Option<GgmlType>) -> Peak {
         Some(GgmlType::F32) => Peak {
             kernel: "f32",
             gops: best(ops, || {
-                kern.gemm_float_cols(&x, m, k, FloatWeights::F32(&w), n, None, 0, n, &mut y)
+                kern.gemm_float_cols(
+                    &x,
+                    m,
+                    k,
+                    WeightRows::new(FloatWeights::F32(&w), n, None),
+                    &mut y,
+                )
             }),
         },
         Some(GgmlType::F16) => {
@@ -61,7 +67,13 @@ pub fn run(ty: Option<GgmlType>) -> Peak {
             Peak {
                 kernel: "f16",
                 gops: best(ops, || {
-                    kern.gemm_float_cols(&x, m, k, FloatWeights::F16(&w), n, None, 0, n, &mut y)
+                    kern.gemm_float_cols(
+                        &x,
+                        m,
+                        k,
+                        WeightRows::new(FloatWeights::F16(&w), n, None),
+                        &mut y,
+                    )
                 }),
             }
         }
@@ -70,7 +82,13 @@ pub fn run(ty: Option<GgmlType>) -> Peak {
             Peak {
                 kernel: "bf16",
                 gops: best(ops, || {
-                    kern.gemm_float_cols(&x, m, k, FloatWeights::Bf16(&w), n, None, 0, n, &mut y)
+                    kern.gemm_float_cols(
+                        &x,
+                        m,
+                        k,
+                        WeightRows::new(FloatWeights::Bf16(&w), n, None),
+                        &mut y,
+                    )
                 }),
             }
         }
@@ -83,7 +101,9 @@ pub fn run(ty: Option<GgmlType>) -> Peak {
             qa.quantize_with(kern, &x, m, k);
             Peak {
                 kernel: "q8_0",
-                gops: best(ops, || kern.gemm_q8_0_cols(&qa, &wq, n, None, 0, n, &mut y)),
+                gops: best(ops, || {
+                    kern.gemm_q8_0_cols(&qa, WeightRows::new(&wq[..], n, None), &mut y)
+                }),
             }
         }
     }

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use gguf_loader::{GgmlType, GgufFile};
 use ggufembed_kernels::{
-    BlockQ8_0, FloatWeights, Kernels, QuantType, QuantizedActivations, WeightRows,
+    BlockQ8_0, FloatWeights, Kernels, QuantType, QuantizedActivations, WeightRows, WeightsView,
 };
 use half::bf16;
 
@@ -23,17 +23,6 @@ const SPLIT_ALIGN: usize = 16;
 /// Below this many multiply-adds a matmul is not worth waking other workers for.
 const MIN_SPLIT_MACS: usize = 1 << 18;
 
-/// The storage of a [`Matrix`].
-#[derive(Clone, Copy, Debug)]
-pub enum MatrixData<'a> {
-    /// Q8_0 blocks, `k / 32` per row.
-    Q8_0(&'a [BlockQ8_0]),
-    /// Float weights.
-    Float(FloatWeights<'a>),
-    /// Another ggml block format: the file's bytes, `n` rows of `k / block_size` blocks.
-    Quant(QuantType, &'a [u8]),
-}
-
 /// A weight matrix of `n` output rows by `k` inputs, as stored in the file.
 #[derive(Clone, Copy, Debug)]
 pub struct Matrix<'a> {
@@ -41,8 +30,9 @@ pub struct Matrix<'a> {
     pub k: usize,
     /// Rows, i.e. outputs (ggml `ne[1]`).
     pub n: usize,
-    /// The weights.
-    pub data: MatrixData<'a>,
+    /// The weights as the file stores them (the kernels' one weight vocabulary, also what the
+    /// GPU upload takes).
+    pub data: WeightsView<'a>,
 }
 
 /// One product of [`Matrix::matmul_shared_input`]: the weights, an optional bias, the output.
@@ -149,9 +139,9 @@ impl<'a> Matrix<'a> {
     /// [`Matrix::matmul_quantized`] use them, bit-identical to [`Matrix::matmul`].
     pub fn reads_act16(&self) -> bool {
         match self.data {
-            MatrixData::Q8_0(_) => true,
-            MatrixData::Quant(ty, _) => !ty.block_activations(),
-            MatrixData::Float(_) => false,
+            WeightsView::Q8_0(_) => true,
+            WeightsView::Quant(ty, _) => !ty.block_activations(),
+            WeightsView::F32(_) | WeightsView::F16(_) | WeightsView::Bf16(_) => false,
         }
     }
 
@@ -203,12 +193,10 @@ impl<'a> Matrix<'a> {
             ));
         }
         let data = match info.ggml_type() {
-            GgmlType::Q8_0 => MatrixData::Q8_0(file.view::<BlockQ8_0>(info)?),
-            GgmlType::F32 => MatrixData::Float(FloatWeights::F32(file.view_f32(info)?)),
-            GgmlType::F16 => MatrixData::Float(FloatWeights::F16(file.view_f16(info)?)),
-            GgmlType::BF16 => MatrixData::Float(FloatWeights::Bf16(
-                file.view_as::<bf16>(info, GgmlType::BF16)?,
-            )),
+            GgmlType::Q8_0 => WeightsView::Q8_0(file.view::<BlockQ8_0>(info)?),
+            GgmlType::F32 => WeightsView::F32(file.view_f32(info)?),
+            GgmlType::F16 => WeightsView::F16(file.view_f16(info)?),
+            GgmlType::BF16 => WeightsView::Bf16(file.view_as::<bf16>(info, GgmlType::BF16)?),
             other => match QuantType::from_ggml_id(other.id()) {
                 Some(ty) => {
                     let bytes = file.tensor_bytes(info);
@@ -222,7 +210,7 @@ impl<'a> Matrix<'a> {
                             ),
                         ));
                     }
-                    MatrixData::Quant(ty, bytes)
+                    WeightsView::Quant(ty, bytes)
                 }
                 None => {
                     return Err(RuntimeError::tensor(
@@ -252,23 +240,17 @@ impl<'a> Matrix<'a> {
         );
         let k = self.k;
         let data = match self.data {
-            MatrixData::Q8_0(w) => {
+            WeightsView::Q8_0(w) => {
                 let nb = k / ggufembed_kernels::QK8_0;
-                MatrixData::Q8_0(&w[r.start * nb..r.end * nb])
+                WeightsView::Q8_0(&w[r.start * nb..r.end * nb])
             }
-            MatrixData::Quant(ty, w) => {
+            WeightsView::Quant(ty, w) => {
                 let rb = ty.row_bytes(k).unwrap_or(0);
-                MatrixData::Quant(ty, &w[r.start * rb..r.end * rb])
+                WeightsView::Quant(ty, &w[r.start * rb..r.end * rb])
             }
-            MatrixData::Float(FloatWeights::F32(w)) => {
-                MatrixData::Float(FloatWeights::F32(&w[r.start * k..r.end * k]))
-            }
-            MatrixData::Float(FloatWeights::F16(w)) => {
-                MatrixData::Float(FloatWeights::F16(&w[r.start * k..r.end * k]))
-            }
-            MatrixData::Float(FloatWeights::Bf16(w)) => {
-                MatrixData::Float(FloatWeights::Bf16(&w[r.start * k..r.end * k]))
-            }
+            WeightsView::F32(w) => WeightsView::F32(&w[r.start * k..r.end * k]),
+            WeightsView::F16(w) => WeightsView::F16(&w[r.start * k..r.end * k]),
+            WeightsView::Bf16(w) => WeightsView::Bf16(&w[r.start * k..r.end * k]),
         };
         Matrix {
             k,
@@ -312,13 +294,13 @@ impl<'a> Matrix<'a> {
         );
         if mats
             .iter()
-            .any(|(w, _, _)| matches!(w.data, MatrixData::Q8_0(_) | MatrixData::Quant(..)))
+            .any(|(w, _, _)| matches!(w.data, WeightsView::Q8_0(_) | WeightsView::Quant(..)))
         {
             let _t = profile::scope(profile::Op::Quantize);
             // llama.cpp's 32-value activation blocks where any matrix's type is dotted so by
             // llama.cpp (see `QuantType::block_activations`); every matmul reads either layout.
             match mats.iter().find_map(|(w, _, _)| match w.data {
-                MatrixData::Quant(ty, _) if ty.block_activations() => Some(ty),
+                WeightsView::Quant(ty, _) if ty.block_activations() => Some(ty),
                 _ => None,
             }) {
                 Some(ty) => scratch.qa.quantize_for(kernels, ty, x, m, k),
@@ -341,9 +323,11 @@ impl<'a> Matrix<'a> {
         for (w, bias, y) in mats {
             let k = w.k;
             let op = match w.data {
-                MatrixData::Q8_0(q) => Operand::Q8(q, &scratch.qa),
-                MatrixData::Quant(ty, q) => Operand::Quant(ty, q, &scratch.qa),
-                MatrixData::Float(f) => Operand::Float(f, x, k),
+                WeightsView::Q8_0(q) => Operand::Q8(q, &scratch.qa),
+                WeightsView::Quant(ty, q) => Operand::Quant(ty, q, &scratch.qa),
+                WeightsView::F32(f) => Operand::Float(FloatWeights::F32(f), x, k),
+                WeightsView::F16(f) => Operand::Float(FloatWeights::F16(f), x, k),
+                WeightsView::Bf16(f) => Operand::Float(FloatWeights::Bf16(f), x, k),
             };
             let p = Product {
                 op,
@@ -362,33 +346,23 @@ impl<'a> Matrix<'a> {
     pub fn row_into(&self, kernels: &Kernels, r: usize, out: &mut [f32]) {
         let k = self.k;
         match self.data {
-            MatrixData::Q8_0(w) => {
+            WeightsView::Q8_0(w) => {
                 let nb = k / ggufembed_kernels::QK8_0;
                 kernels.dequantize_row_q8_0(&w[r * nb..(r + 1) * nb], out);
             }
-            MatrixData::Quant(ty, w) => {
+            WeightsView::Quant(ty, w) => {
                 let rb = ty.row_bytes(k).unwrap_or(0);
                 ty.dequantize_row(&w[r * rb..(r + 1) * rb], out);
             }
-            MatrixData::Float(FloatWeights::F32(w)) => out.copy_from_slice(&w[r * k..(r + 1) * k]),
-            MatrixData::Float(FloatWeights::F16(w)) => {
-                kernels.dequantize_row_f16(&w[r * k..(r + 1) * k], out)
-            }
-            MatrixData::Float(FloatWeights::Bf16(w)) => {
-                kernels.dequantize_row_bf16(&w[r * k..(r + 1) * k], out)
-            }
+            WeightsView::F32(w) => out.copy_from_slice(&w[r * k..(r + 1) * k]),
+            WeightsView::F16(w) => kernels.dequantize_row_f16(&w[r * k..(r + 1) * k], out),
+            WeightsView::Bf16(w) => kernels.dequantize_row_bf16(&w[r * k..(r + 1) * k], out),
         }
     }
 
     /// The storage type, for reports.
     pub fn type_name(&self) -> &'static str {
-        match self.data {
-            MatrixData::Q8_0(_) => "Q8_0",
-            MatrixData::Quant(ty, _) => ty.label(),
-            MatrixData::Float(FloatWeights::F32(_)) => "F32",
-            MatrixData::Float(FloatWeights::F16(_)) => "F16",
-            MatrixData::Float(FloatWeights::Bf16(_)) => "BF16",
-        }
+        self.data.type_name()
     }
 }
 

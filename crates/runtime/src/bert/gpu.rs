@@ -8,7 +8,6 @@
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use ggufembed_kernels::FloatWeights;
 use ggufembed_kernels::gpu::{
     AttentionShape, GpuAttentionInputs, GpuBuffer, GpuContext, GpuMatrix, GpuNormParams, GpuPass,
     GpuWeightData, PoolMode,
@@ -19,7 +18,7 @@ use crate::batch::{BatchShape, check_batch};
 use crate::encoder::{Batch, GpuEncoder};
 use crate::error::{Result, RuntimeError};
 use crate::pooling::Pooling;
-use crate::weights::{Matrix, MatrixData};
+use crate::weights::Matrix;
 
 /// Tokens per submission, at most: thousands of tokens keep a GPU busy, and the activations
 /// of 8192 MiniLM tokens take 112 MB.
@@ -88,19 +87,16 @@ impl std::fmt::Debug for BertGpu {
     }
 }
 
+/// The matrix's storage as the GPU upload takes it (the same [`GpuWeightData`] view), or an
+/// error naming the tensor for a block format no shader reads.
 fn data<'a>(name: &str, m: &Matrix<'a>) -> Result<GpuWeightData<'a>> {
-    Ok(match m.data {
-        MatrixData::Q8_0(b) => GpuWeightData::Q8_0(b),
-        MatrixData::Float(FloatWeights::F32(v)) => GpuWeightData::F32(v),
-        MatrixData::Float(FloatWeights::F16(v)) => GpuWeightData::F16(v),
-        MatrixData::Float(FloatWeights::Bf16(v)) => GpuWeightData::Bf16(v),
-        MatrixData::Quant(ty, _) => {
-            return Err(RuntimeError::tensor(
-                name,
-                format!("type {ty} has no GPU kernel (F32, F16, BF16 or Q8_0); use the CPU"),
-            ));
-        }
-    })
+    match m.data {
+        GpuWeightData::Quant(ty, _) => Err(RuntimeError::tensor(
+            name,
+            format!("type {ty} has no GPU kernel (F32, F16, BF16 or Q8_0); use the CPU"),
+        )),
+        view => Ok(view),
+    }
 }
 
 impl BertWeights<'_> {

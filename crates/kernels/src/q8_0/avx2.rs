@@ -44,9 +44,20 @@ target_fns!("avx2,fma,f16c";
 
 const MR: usize = 4;
 const NR: usize = 16;
+/// Blocks per k-chunk: a 16-column strip's packed chunk (`KC × 576` bytes = 18 KiB) stays in L1
+/// while every row tile of the column block runs over it (the structure of `avx512.rs`).
+const KC: usize = 32;
 const BLOCK_BYTES: usize = std::mem::size_of::<BlockQ8_0>();
 
+/// One row tile's accumulators, kept in memory between k-chunks (stored and reloaded unchanged,
+/// so chunking does not change a single rounding).
+type Acc = [[f32; NR]; MR];
+
 /// AVX2 driver (see [`super::GemmFn`]).
+///
+/// Loop nest: column blocks (packed into the panel, L2) → 16-column strips → k-chunks of
+/// [`KC`] blocks (the strip's chunk stays in L1) → row tiles of [`MR`] rows. Each output still
+/// runs its blocks in order 0..nb: a chunk continues from the previous chunk's accumulators.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C, and the arguments must satisfy the checks of
@@ -67,8 +78,10 @@ pub(crate) unsafe fn gemm_cols(
     let wp = w.as_ptr().cast::<u8>();
     // Column blocks sized so their packed panel (36 bytes per weight block) fits the L2 budget.
     let nc = (L2_WEIGHT_BUDGET / (nb * GB * 4 / 8)).max(NR) / NR * NR;
-    // The panel lives in a per-thread buffer that is taken out (no closure runs kernel code).
+    // Per-thread buffers, taken out for the call (no closure runs kernel code).
     let mut panel = PANEL.with(|p| p.take());
+    let mut accs = ACCS.with(|a| a.take());
+    accs.resize(m.div_ceil(MR), [[0.0; NR]; MR]);
     let mut jc = n0;
     while jc < n1 {
         let jend = (jc + nc).min(n1);
@@ -79,41 +92,52 @@ pub(crate) unsafe fn gemm_cols(
             // SAFETY: every column index is < jend <= n; the panel holds `groups` groups.
             unsafe { pack_group(wp, nb, &cols, &mut panel[g * nb * GB..(g + 1) * nb * GB]) };
         }
-        let mut r0 = 0;
-        while r0 < m {
-            let rows = MR.min(m - r0);
-            let mut c0 = jc;
-            while c0 < jend {
-                let t = Tile {
-                    r0,
-                    rows,
-                    c0,
-                    cols: NR.min(jend - c0),
-                };
-                let gp = panel[(c0 - jc) / 8 * nb * GB..].as_ptr();
-                let mut out = [[0.0f32; NR]; MR];
-                // SAFETY: rows r0..r0+rows < m; group (c0-jc)/8 exists in the panel.
-                unsafe {
-                    match rows {
-                        1 => tile::<1>(qa, r0, nb, gp, &mut out),
-                        2 => tile::<2>(qa, r0, nb, gp, &mut out),
-                        3 => tile::<3>(qa, r0, nb, gp, &mut out),
-                        _ => tile::<4>(qa, r0, nb, gp, &mut out),
+        let mut c0 = jc;
+        while c0 < jend {
+            let cols = NR.min(jend - c0);
+            let gp = panel[(c0 - jc) / 8 * nb * GB..].as_ptr();
+            accs.iter_mut().for_each(|a| *a = [[0.0; NR]; MR]);
+            let mut kb = 0;
+            while kb < nb {
+                let kend = (kb + KC).min(nb);
+                for (ti, acc) in accs.iter_mut().enumerate() {
+                    let r0 = ti * MR;
+                    // SAFETY: rows r0..r0+rows < m; groups (c0-jc)/8 and the next one exist
+                    // and hold nb >= kend blocks each.
+                    unsafe {
+                        match MR.min(m - r0) {
+                            1 => tile::<1>(qa, r0, kb, kend, gp, acc),
+                            2 => tile::<2>(qa, r0, kb, kend, gp, acc),
+                            3 => tile::<3>(qa, r0, kb, kend, gp, acc),
+                            _ => tile::<4>(qa, r0, kb, kend, gp, acc),
+                        }
                     }
                 }
-                store_tile(&out, t, n, bias, y);
-                c0 += t.cols;
+                kb = kend;
             }
-            r0 += rows;
+            for (ti, acc) in accs.iter().enumerate() {
+                let r0 = ti * MR;
+                let t = Tile {
+                    r0,
+                    rows: MR.min(m - r0),
+                    c0,
+                    cols,
+                };
+                store_tile(acc, t, n, bias, y);
+            }
+            c0 += cols;
         }
         jc = jend;
     }
     PANEL.with(|p| p.replace(panel));
+    ACCS.with(|a| a.replace(accs));
 }
 
 thread_local! {
     /// Packed weight panel of the current column block (grows once per thread, then reused).
     static PANEL: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Every row tile's accumulators for the current 16-column strip.
+    static ACCS: std::cell::RefCell<Vec<Acc>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// i32 words per packed (8-column group, block): 8 k-groups × 8 columns of raw `w`, then the
@@ -188,20 +212,23 @@ pub(super) unsafe fn load_scales(wrow: &[*const u8; 8], b: usize) -> __m256 {
     }
 }
 
-/// `R` rows × 16 columns (two groups, one after the other): per 4-byte k-group, `vpsignb` moves
-/// w's signs onto the broadcast x, `vpmaddubsw(|w|, ±x)` (pairs ≤ 2·128·127, no saturation), `vpmaddwd` by ones and
-/// `vpaddd`; after k-groups 0..4 (values 0..16) and again after 4..8 (values 16..32) each i32
-/// lane is one column's exact half-block sum, folded with that half's activation scale.
+/// `R` rows × 16 columns (two groups, one after the other), blocks `b0..b1`, continuing from
+/// the accumulators in `out`: per 4-byte k-group, `vpsignb` moves w's signs onto the broadcast
+/// x, `vpmaddubsw(|w|, ±x)` (pairs ≤ 2·128·127, no saturation), `vpmaddwd` by ones and `vpaddd`;
+/// after k-groups 0..4 (values 0..16) and again after 4..8 (values 16..32) each i32 lane is one
+/// column's exact half-block sum, folded with that half's activation scale.
 #[inline(always)]
 unsafe fn tile<const R: usize>(
     qa: &QuantizedActivations,
     r0: usize,
-    nb: usize,
+    b0: usize,
+    b1: usize,
     panel: *const i32,
-    out: &mut [[f32; NR]; MR],
+    out: &mut Acc,
 ) {
+    let nb = qa.nb();
     let k = nb * QK8_0;
-    // SAFETY: rows r0..r0+R are in bounds; `panel` covers one group of nb packed blocks.
+    // SAFETY: rows r0..r0+R are in bounds; `panel` covers two groups of nb >= b1 packed blocks.
     unsafe {
         let x = qa.qs.as_ptr().add(r0 * k);
         // Two activation scales per block: row r's scales start at dx + r * 2nb.
@@ -212,7 +239,10 @@ unsafe fn tile<const R: usize>(
         for g in 0..2 {
             let pg = panel.add(g * nb * GB);
             let mut acc = [_mm256_setzero_ps(); R];
-            for b in 0..nb {
+            for (a, o) in acc.iter_mut().zip(out.iter()) {
+                *a = _mm256_loadu_ps(o.as_ptr().add(8 * g));
+            }
+            for b in b0..b1 {
                 let p = pg.add(b * GB);
                 let xb = x.add(b * QK8_0);
                 // Values 0..16 (k-groups 0..4) with d_x[2b], then 16..32 (k-groups 4..8) with

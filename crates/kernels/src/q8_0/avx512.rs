@@ -24,7 +24,7 @@ use std::arch::x86_64::*;
 use super::QuantizedActivations;
 use super::avx2::{load_scales, transpose8};
 use crate::block::{BlockQ8_0, QK8_0};
-use crate::tiling::{L2_WEIGHT_BUDGET, Tile, store_tile};
+use crate::tiling::L2_WEIGHT_BUDGET;
 
 /// This tier's Q8_0 kernels.
 pub(crate) const TABLE: super::Table = super::Table {
@@ -40,8 +40,14 @@ target_fns!("avx512f,avx512bw,avx512vl,avx2,fma,f16c";
         => super::quantize::quantize_blocks;
 );
 
+/// Rows per register tile: 6 rows × 32 columns is 12 i32 + 12 f32 zmm accumulators, which with
+/// the two weight vectors, the x broadcast and the scale temporaries fits the 32 registers.
 const MR: usize = 4;
 const NR: usize = 32;
+/// Blocks per k-chunk: a 32-column strip's packed chunk (`KC × 1408` bytes = 22 KiB) stays in L1
+/// while every row tile of the column block runs over it; x (`6 × KC × 32` bytes per tile) is
+/// what streams from L2 instead of the weights.
+const KC: usize = 16;
 const BLOCK_BYTES: usize = std::mem::size_of::<BlockQ8_0>();
 /// i32 words per packed (16-column group, block): 8 k-groups × 16, the corrections of values
 /// 0..16 and of values 16..32, the scales.
@@ -50,12 +56,22 @@ const CORR_LO: usize = 128;
 const CORR_HI: usize = 144;
 const SCALES: usize = 160;
 
+/// One row tile's accumulators, kept in memory between k-chunks (stored and reloaded unchanged,
+/// so chunking does not change a single rounding).
+type Acc = [[f32; NR]; MR];
+
 thread_local! {
     /// Packed weight panel of the current column block (grows once per thread, then reused).
     static PANEL: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Every row tile's accumulators for the current 32-column strip.
+    static ACCS: std::cell::RefCell<Vec<Acc>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// AVX-512 VNNI driver (see [`super::GemmFn`]).
+///
+/// Loop nest: column blocks (packed into the panel, L2) → 32-column strips → k-chunks of
+/// [`KC`] blocks (the strip's chunk stays in L1) → row tiles of [`MR`] rows. Each output still
+/// runs its blocks in order 0..nb: a chunk continues from the previous chunk's accumulators.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C, and the arguments must satisfy
@@ -74,8 +90,11 @@ pub(crate) unsafe fn gemm_cols(
     let m = qa.m();
     let wp = w.as_ptr().cast::<u8>();
     let nc = (L2_WEIGHT_BUDGET / (nb * GB * 4 / 16)).max(NR) / NR * NR;
-    // The panel lives in a per-thread buffer that is taken out (no closure runs kernel code).
+    // Per-thread buffers, taken out for the call (no closure runs kernel code).
     let mut panel = PANEL.with(|p| p.take());
+    let mut accs = ACCS.with(|a| a.take());
+    let tiles = m.div_ceil(MR);
+    accs.resize(tiles, [[0.0; NR]; MR]);
     let mut jc = n0;
     while jc < n1 {
         let jend = (jc + nc).min(n1);
@@ -86,36 +105,47 @@ pub(crate) unsafe fn gemm_cols(
             // SAFETY: every column index is < jend <= n; the panel holds `groups` groups.
             unsafe { pack_group(wp, nb, &cols, &mut panel[g * nb * GB..(g + 1) * nb * GB]) };
         }
-        let mut r0 = 0;
-        while r0 < m {
-            let rows = MR.min(m - r0);
-            let mut c0 = jc;
-            while c0 < jend {
-                let t = Tile {
-                    r0,
-                    rows,
-                    c0,
-                    cols: NR.min(jend - c0),
-                };
-                let gp = panel[(c0 - jc) / 16 * nb * GB..].as_ptr();
-                let mut out = [[0.0f32; NR]; MR];
-                // SAFETY: rows r0..r0+rows < m; groups (c0-jc)/16 and the next one exist.
-                unsafe {
-                    match rows {
-                        1 => tile::<1>(qa, r0, nb, gp, &mut out),
-                        2 => tile::<2>(qa, r0, nb, gp, &mut out),
-                        3 => tile::<3>(qa, r0, nb, gp, &mut out),
-                        _ => tile::<4>(qa, r0, nb, gp, &mut out),
+        let mut c0 = jc;
+        while c0 < jend {
+            let cols = NR.min(jend - c0);
+            let gp = panel[(c0 - jc) / 16 * nb * GB..].as_ptr();
+            let mut kb = 0;
+            while kb < nb {
+                let kend = (kb + KC).min(nb);
+                for (ti, acc) in accs.iter_mut().enumerate() {
+                    let r0 = ti * MR;
+                    let chunk = Chunk {
+                        b0: kb,
+                        b1: kend,
+                        // The last chunk writes Y (plus bias) straight from the registers.
+                        dest: (kend == nb).then(|| Dest {
+                            y: y.as_mut_ptr(),
+                            n,
+                            c0,
+                            cols,
+                            bias: bias.map(|b| b.as_ptr()),
+                        }),
+                    };
+                    // SAFETY: rows r0..r0+rows < m; groups (c0-jc)/16 and the next one exist
+                    // and hold nb >= kend blocks each; `dest` covers rows r0..r0+rows and
+                    // columns c0..c0+cols of the m × n output (and of the bias).
+                    unsafe {
+                        match MR.min(m - r0) {
+                            1 => tile::<1>(qa, r0, &chunk, gp, acc),
+                            2 => tile::<2>(qa, r0, &chunk, gp, acc),
+                            3 => tile::<3>(qa, r0, &chunk, gp, acc),
+                            _ => tile::<4>(qa, r0, &chunk, gp, acc),
+                        }
                     }
                 }
-                store_tile(&out, t, n, bias, y);
-                c0 += t.cols;
+                kb = kend;
             }
-            r0 += rows;
+            c0 += cols;
         }
         jc = jend;
     }
     PANEL.with(|p| p.replace(panel));
+    ACCS.with(|a| a.replace(accs));
 }
 
 /// Packs 16 W rows: per block, 8 vectors (k-group `t` of the 16 columns, raw i8), then the 16
@@ -158,18 +188,41 @@ unsafe fn pack_group(w: *const u8, nb: usize, cols: &[usize; 16], out: &mut [i32
     }
 }
 
-/// `R` rows × 32 columns (two packed groups), canonical order: per block, the exact sum of values
-/// 0..16 (k-groups 0..4) folded with `d_x[2b]`, then that of values 16..32 with `d_x[2b+1]`.
+/// Where the last k-chunk of a tile writes: columns `c0..c0 + cols` (`cols <= 32`) of the
+/// rows of `y` (row stride `n`), plus the bias if any.
+struct Dest {
+    y: *mut f32,
+    n: usize,
+    c0: usize,
+    cols: usize,
+    bias: Option<*const f32>,
+}
+
+/// One k-chunk of a tile: blocks `b0..b1`; the first chunk starts from zero, the others from
+/// the accumulators the previous one left; the last one (`dest`) writes the output.
+struct Chunk {
+    b0: usize,
+    b1: usize,
+    dest: Option<Dest>,
+}
+
+/// `R` rows × 32 columns (two packed groups), blocks `chunk.b0..chunk.b1`, canonical order: per
+/// block, the exact sum of values 0..16 (k-groups 0..4) folded with `d_x[2b]`, then that of
+/// values 16..32 with `d_x[2b+1]`. Partial accumulators live in `out` between chunks; the final
+/// store adds the bias (`acc + bias`, one rounding, as `store_tile` does for the other kernels).
 #[inline(always)]
 unsafe fn tile<const R: usize>(
     qa: &QuantizedActivations,
     r0: usize,
-    nb: usize,
+    chunk: &Chunk,
     panel: *const i32,
-    out: &mut [[f32; NR]; MR],
+    out: &mut Acc,
 ) {
+    let (b0, b1) = (chunk.b0, chunk.b1);
+    let nb = qa.nb();
     let k = nb * QK8_0;
-    // SAFETY: rows r0..r0+R are in bounds; `panel` covers two groups of nb packed blocks.
+    // SAFETY: rows r0..r0+R are in bounds; `panel` covers two groups of nb > b1 - 1 packed
+    // blocks.
     unsafe {
         let x = qa.qu8.as_ptr().add(r0 * k);
         // Two activation scales per block: row r's scales start at dx + r * 2nb.
@@ -177,7 +230,13 @@ unsafe fn tile<const R: usize>(
         let dx = qa.d.as_ptr().add(r0 * ns);
         let g1 = nb * GB;
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
-        for b in 0..nb {
+        if b0 > 0 {
+            for (a, o) in acc.iter_mut().zip(out.iter()) {
+                a[0] = _mm512_loadu_ps(o.as_ptr());
+                a[1] = _mm512_loadu_ps(o.as_ptr().add(16));
+            }
+        }
+        for b in b0..b1 {
             let p0 = panel.add(b * GB);
             let p1 = panel.add(g1 + b * GB);
             let dw0 = _mm512_loadu_ps(p0.add(SCALES).cast());
@@ -216,9 +275,35 @@ unsafe fn tile<const R: usize>(
                 }
             }
         }
-        for (o, a) in out.iter_mut().zip(acc) {
-            _mm512_storeu_ps(o.as_mut_ptr(), a[0]);
-            _mm512_storeu_ps(o.as_mut_ptr().add(16), a[1]);
+        match &chunk.dest {
+            None => {
+                for (o, a) in out.iter_mut().zip(acc) {
+                    _mm512_storeu_ps(o.as_mut_ptr(), a[0]);
+                    _mm512_storeu_ps(o.as_mut_ptr().add(16), a[1]);
+                }
+            }
+            Some(d) => {
+                let cols = d.cols as u32;
+                let m0: __mmask16 = ((1u32 << cols.min(16)) - 1) as u16;
+                let m1: __mmask16 = ((1u32 << cols.saturating_sub(16)) - 1) as u16;
+                let (bv0, bv1) = match d.bias {
+                    Some(b) => (
+                        _mm512_maskz_loadu_ps(m0, b.add(d.c0)),
+                        _mm512_maskz_loadu_ps(m1, b.add(d.c0 + 16)),
+                    ),
+                    None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
+                };
+                for (r, a) in acc.iter().enumerate() {
+                    let (mut v0, mut v1) = (a[0], a[1]);
+                    if d.bias.is_some() {
+                        v0 = _mm512_add_ps(v0, bv0);
+                        v1 = _mm512_add_ps(v1, bv1);
+                    }
+                    let yr = d.y.add((r0 + r) * d.n + d.c0);
+                    _mm512_mask_storeu_ps(yr, m0, v0);
+                    _mm512_mask_storeu_ps(yr.add(16), m1, v1);
+                }
+            }
         }
     }
 }

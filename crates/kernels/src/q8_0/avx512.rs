@@ -24,7 +24,6 @@ use std::arch::x86_64::*;
 use super::QuantizedActivations;
 use super::avx2::{load_scales, transpose8};
 use crate::block::{BlockQ8_0, QK8_0};
-use crate::tiling::L2_WEIGHT_BUDGET;
 
 /// This tier's Q8_0 kernels.
 pub(crate) const TABLE: super::Table = super::Table {
@@ -40,13 +39,13 @@ target_fns!("avx512f,avx512bw,avx512vl,avx2,fma,f16c";
         => super::quantize::quantize_blocks;
 );
 
-/// Rows per register tile: 6 rows × 32 columns is 12 i32 + 12 f32 zmm accumulators, which with
-/// the two weight vectors, the x broadcast and the scale temporaries fits the 32 registers.
+/// Rows per register tile: 4 rows × 32 columns is 8 i32 + 8 f32 zmm accumulators. 6 rows (12 +
+/// 12) measured no faster: LLVM then spills a register per half-block (see docs/KERNELS.md).
 const MR: usize = 4;
 const NR: usize = 32;
-/// Blocks per k-chunk: a 32-column strip's packed chunk (`KC × 1408` bytes = 22 KiB) stays in L1
-/// while every row tile of the column block runs over it; x (`6 × KC × 32` bytes per tile) is
-/// what streams from L2 instead of the weights.
+/// Blocks per k-chunk: a 32-column strip's packed chunk (`KC × 1408` bytes = 22 KiB) is packed
+/// just before use and stays in L1 while every row tile runs over it; x (`MR × KC × 32` bytes
+/// per tile) is what streams from L2.
 const KC: usize = 16;
 const BLOCK_BYTES: usize = std::mem::size_of::<BlockQ8_0>();
 /// i32 words per packed (16-column group, block): 8 k-groups × 16, the corrections of values
@@ -61,7 +60,7 @@ const SCALES: usize = 160;
 type Acc = [[f32; NR]; MR];
 
 thread_local! {
-    /// Packed weight panel of the current column block (grows once per thread, then reused).
+    /// The packed chunk of the current strip (2 groups × [`KC`] blocks, 22 KiB, reused).
     static PANEL: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Every row tile's accumulators for the current 32-column strip.
     static ACCS: std::cell::RefCell<Vec<Acc>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -69,9 +68,11 @@ thread_local! {
 
 /// AVX-512 VNNI driver (see [`super::GemmFn`]).
 ///
-/// Loop nest: column blocks (packed into the panel, L2) → 32-column strips → k-chunks of
-/// [`KC`] blocks (the strip's chunk stays in L1) → row tiles of [`MR`] rows. Each output still
-/// runs its blocks in order 0..nb: a chunk continues from the previous chunk's accumulators.
+/// Loop nest: 32-column strips → k-chunks of [`KC`] blocks, each packed into a per-thread
+/// buffer that stays in L1 → row tiles of [`MR`] rows over it. Every weight is read from the
+/// mapping and packed once per call (as before), but the packed copy never leaves L1. Each output
+/// still runs its blocks in order 0..nb: a chunk continues from the previous chunk's
+/// accumulators.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C, and the arguments must satisfy
@@ -89,72 +90,73 @@ pub(crate) unsafe fn gemm_cols(
     let nb = qa.nb();
     let m = qa.m();
     let wp = w.as_ptr().cast::<u8>();
-    let nc = (L2_WEIGHT_BUDGET / (nb * GB * 4 / 16)).max(NR) / NR * NR;
     // Per-thread buffers, taken out for the call (no closure runs kernel code).
     let mut panel = PANEL.with(|p| p.take());
     let mut accs = ACCS.with(|a| a.take());
-    let tiles = m.div_ceil(MR);
-    accs.resize(tiles, [[0.0; NR]; MR]);
-    let mut jc = n0;
-    while jc < n1 {
-        let jend = (jc + nc).min(n1);
-        let groups = (jend - jc).div_ceil(NR) * 2;
-        panel.resize(groups * nb * GB, 0);
-        for g in 0..groups {
-            let cols: [usize; 16] = std::array::from_fn(|j| (jc + g * 16 + j).min(jend - 1));
-            // SAFETY: every column index is < jend <= n; the panel holds `groups` groups.
-            unsafe { pack_group(wp, nb, &cols, &mut panel[g * nb * GB..(g + 1) * nb * GB]) };
-        }
-        let mut c0 = jc;
-        while c0 < jend {
-            let cols = NR.min(jend - c0);
-            let gp = panel[(c0 - jc) / 16 * nb * GB..].as_ptr();
-            let mut kb = 0;
-            while kb < nb {
-                let kend = (kb + KC).min(nb);
-                for (ti, acc) in accs.iter_mut().enumerate() {
-                    let r0 = ti * MR;
-                    let chunk = Chunk {
-                        b0: kb,
-                        b1: kend,
-                        // The last chunk writes Y (plus bias) straight from the registers.
-                        dest: (kend == nb).then(|| Dest {
-                            y: y.as_mut_ptr(),
-                            n,
-                            c0,
-                            cols,
-                            bias: bias.map(|b| b.as_ptr()),
-                        }),
-                    };
-                    // SAFETY: rows r0..r0+rows < m; groups (c0-jc)/16 and the next one exist
-                    // and hold nb >= kend blocks each; `dest` covers rows r0..r0+rows and
-                    // columns c0..c0+cols of the m × n output (and of the bias).
-                    unsafe {
-                        match MR.min(m - r0) {
-                            1 => tile::<1>(qa, r0, &chunk, gp, acc),
-                            2 => tile::<2>(qa, r0, &chunk, gp, acc),
-                            3 => tile::<3>(qa, r0, &chunk, gp, acc),
-                            _ => tile::<4>(qa, r0, &chunk, gp, acc),
-                        }
+    accs.resize(m.div_ceil(MR), [[0.0; NR]; MR]);
+    panel.resize(2 * KC.min(nb) * GB, 0);
+    let mut c0 = n0;
+    while c0 < n1 {
+        let cols = NR.min(n1 - c0);
+        let mut kb = 0;
+        while kb < nb {
+            let kend = (kb + KC).min(nb);
+            let len = (kend - kb) * GB;
+            for g in 0..2 {
+                // Columns past the range repeat the last one (their outputs are not stored).
+                let cs: [usize; 16] = std::array::from_fn(|j| (c0 + g * 16 + j).min(n1 - 1));
+                // SAFETY: every column index is < n1 <= n; the buffer holds 2 × KC blocks.
+                unsafe { pack_group(wp, nb, &cs, kb..kend, &mut panel[g * len..(g + 1) * len]) };
+            }
+            let gp = panel.as_ptr();
+            for (ti, acc) in accs.iter_mut().enumerate() {
+                let r0 = ti * MR;
+                let chunk = Chunk {
+                    b0: kb,
+                    b1: kend,
+                    // The last chunk writes Y (plus bias) straight from the registers.
+                    dest: (kend == nb).then(|| Dest {
+                        y: y.as_mut_ptr(),
+                        n,
+                        c0,
+                        cols,
+                        bias: bias.map(|b| b.as_ptr()),
+                    }),
+                };
+                // SAFETY: rows r0..r0+rows < m; the buffer holds both groups' blocks kb..kend;
+                // `dest` covers rows r0..r0+rows and columns c0..c0+cols of the m × n output
+                // (and of the bias).
+                unsafe {
+                    match MR.min(m - r0) {
+                        1 => tile::<1>(qa, r0, &chunk, gp, acc),
+                        2 => tile::<2>(qa, r0, &chunk, gp, acc),
+                        3 => tile::<3>(qa, r0, &chunk, gp, acc),
+                        _ => tile::<4>(qa, r0, &chunk, gp, acc),
                     }
                 }
-                kb = kend;
             }
-            c0 += cols;
+            kb = kend;
         }
-        jc = jend;
+        c0 += cols;
     }
     PANEL.with(|p| p.replace(panel));
     ACCS.with(|a| a.replace(accs));
 }
 
-/// Packs 16 W rows: per block, 8 vectors (k-group `t` of the 16 columns, raw i8), then the 16
+/// Packs blocks `bs` of 16 W rows: per block, 8 vectors (k-group `t` of the 16 columns, raw i8), then the 16
 /// corrections `-128·Σw` of values 0..16 (k-groups 0..4), the 16 of values 16..32 (k-groups
 /// 4..8), then the 16 scales as f32.
 #[inline(always)]
-unsafe fn pack_group(w: *const u8, nb: usize, cols: &[usize; 16], out: &mut [i32]) {
-    assert!(out.len() >= nb * GB);
-    // SAFETY: each column row has nb blocks; `out` holds nb * GB words (checked above).
+unsafe fn pack_group(
+    w: *const u8,
+    nb: usize,
+    cols: &[usize; 16],
+    bs: std::ops::Range<usize>,
+    out: &mut [i32],
+) {
+    assert!(bs.end <= nb && out.len() >= bs.len() * GB);
+    // SAFETY: each column row has nb >= bs.end blocks; `out` holds bs.len() * GB words (checked
+    // above).
     unsafe {
         let rows: [*const u8; 16] = cols.map(|c| w.add(c * nb * BLOCK_BYTES));
         let (lo_rows, hi_rows): ([*const u8; 8], [*const u8; 8]) = (
@@ -163,7 +165,7 @@ unsafe fn pack_group(w: *const u8, nb: usize, cols: &[usize; 16], out: &mut [i32
         );
         let ones = _mm512_set1_epi8(1);
         let zero = _mm512_setzero_si512();
-        for b in 0..nb {
+        for b in bs.clone() {
             let mut lo = [_mm256_setzero_si256(); 8];
             let mut hi = [_mm256_setzero_si256(); 8];
             for j in 0..8 {
@@ -171,7 +173,7 @@ unsafe fn pack_group(w: *const u8, nb: usize, cols: &[usize; 16], out: &mut [i32
                 hi[j] = _mm256_loadu_si256(hi_rows[j].add(b * BLOCK_BYTES + 2).cast());
             }
             let (tl, th) = (transpose8(lo), transpose8(hi));
-            let dst = out.as_mut_ptr().add(b * GB);
+            let dst = out.as_mut_ptr().add((b - bs.start) * GB);
             let mut sum = [zero; 2];
             for t in 0..8 {
                 let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(tl[t]), th[t]);
@@ -221,14 +223,15 @@ unsafe fn tile<const R: usize>(
     let (b0, b1) = (chunk.b0, chunk.b1);
     let nb = qa.nb();
     let k = nb * QK8_0;
-    // SAFETY: rows r0..r0+R are in bounds; `panel` covers two groups of nb > b1 - 1 packed
-    // blocks.
+    // SAFETY: rows r0..r0+R are in bounds; `panel` holds both groups' packed blocks b0..b1
+    // (b1 <= nb).
     unsafe {
         let x = qa.qu8.as_ptr().add(r0 * k);
         // Two activation scales per block: row r's scales start at dx + r * 2nb.
         let ns = 2 * nb;
         let dx = qa.d.as_ptr().add(r0 * ns);
-        let g1 = nb * GB;
+        // The buffer holds group 0's blocks b0..b1, then group 1's.
+        let g1 = (b1 - b0) * GB;
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         if b0 > 0 {
             for (a, o) in acc.iter_mut().zip(out.iter()) {
@@ -237,8 +240,8 @@ unsafe fn tile<const R: usize>(
             }
         }
         for b in b0..b1 {
-            let p0 = panel.add(b * GB);
-            let p1 = panel.add(g1 + b * GB);
+            let p0 = panel.add((b - b0) * GB);
+            let p1 = panel.add(g1 + (b - b0) * GB);
             let dw0 = _mm512_loadu_ps(p0.add(SCALES).cast());
             let dw1 = _mm512_loadu_ps(p1.add(SCALES).cast());
             // k-groups 0..4 are values 0..16 (scale d_x[2b]), 4..8 are 16..32 (d_x[2b+1]);

@@ -156,6 +156,10 @@ unsafe fn pack_group(
             let mut r = [_mm256_setzero_si256(); 8];
             for (j, rj) in r.iter_mut().enumerate() {
                 *rj = _mm256_loadu_si256(rows[j].add(b * BLOCK_BYTES + 2).cast());
+                // The same bytes of the next strip (16 rows on; see `avx512.rs`). A prefetch
+                // never faults, so one past the end of W is harmless.
+                let ahead = 2 * 8 * nb * BLOCK_BYTES + b * BLOCK_BYTES;
+                _mm_prefetch::<_MM_HINT_T1>(rows[j].wrapping_add(ahead).cast());
             }
             let dst = out.as_mut_ptr().add((b - bs.start) * GB);
             for (t, v) in transpose8(r).iter().enumerate() {

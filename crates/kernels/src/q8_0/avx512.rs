@@ -171,6 +171,13 @@ unsafe fn pack_group(
             for j in 0..8 {
                 lo[j] = _mm256_loadu_si256(lo_rows[j].add(b * BLOCK_BYTES + 2).cast());
                 hi[j] = _mm256_loadu_si256(hi_rows[j].add(b * BLOCK_BYTES + 2).cast());
+                // The same bytes of the next strip (32 rows on): a strip's rows are short
+                // runs (nb × 34 bytes) that the hardware prefetchers barely start on, and at
+                // small M the compute between two strips is shorter than a memory miss. A
+                // prefetch never faults, so one past the end of W is harmless.
+                let ahead = 2 * 16 * nb * BLOCK_BYTES + b * BLOCK_BYTES;
+                _mm_prefetch::<_MM_HINT_T1>(lo_rows[j].wrapping_add(ahead).cast());
+                _mm_prefetch::<_MM_HINT_T1>(hi_rows[j].wrapping_add(ahead).cast());
             }
             let (tl, th) = (transpose8(lo), transpose8(hi));
             let dst = out.as_mut_ptr().add((b - bs.start) * GB);

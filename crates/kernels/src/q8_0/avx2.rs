@@ -1,7 +1,7 @@
 //! AVX2 Q8_0 matmul (no VNNI): `vpmaddubsw` with the sign trick on a per-call packed W.
 //!
-//! For each L2-sized column block, W is packed into a per-thread panel: per group of 8 W rows and
-//! per block, an 8×8 transpose of 32-bit words makes vector `t` hold bytes `4t..4t+4` of the 8
+//! W is packed per call, one 16-column strip × 32-block chunk at a time, into an L1-sized
+//! per-thread buffer (see [`gemm_cols`]): per group of 8 W rows and per block, an 8×8 transpose of 32-bit words makes vector `t` hold bytes `4t..4t+4` of the 8
 //! columns (raw i8, 32 bytes: the panel is as large as the weights), followed by the 8 scales as
 //! f32. The micro-kernel (4 rows × 16 columns, computed as two passes of 4 rows × one 8-column
 //! group over the whole K, x staying in L1) broadcasts 4 bytes of x per row and, per (row,

@@ -1,7 +1,7 @@
 //! AVX-512 VNNI Q8_0 matmul: one 512-bit `vpdpbusd` = 4 k-values × 16 columns, no reductions.
 //!
-//! Like the AVX2 kernel, W is packed per call, per L2-sized column block: for each group of 16
-//! W rows and each block, the 8 four-byte k-groups are transposed (two 8×8 32-bit transposes
+//! Like the AVX2 kernel, W is packed per call, one 32-column strip × 16-block chunk at a time
+//! into an L1-sized per-thread buffer (see [`gemm_cols`]): for each group of 16 W rows and block, the 8 four-byte k-groups are transposed (two 8×8 32-bit transposes
 //! shared with `avx2.rs`) so that one 64-byte vector holds k-group `t` of 16 columns. The
 //! micro-kernel (4 rows × 32 columns: 8 i32 + 8 f32 accumulators) broadcasts 4 bytes of x per
 //! row and issues one `vpdpbusd` per (row, 16 columns): after k-groups 0..4 each i32 lane is one
@@ -13,11 +13,9 @@
 //! by seeding each half-block's accumulators with `-128·Σw` over that half, computed once at
 //! packing time. This is exact for every i8 weight including -128 (the abs/sign trick is not).
 //!
-//! NOTE: the development machine (Zen 3) has no AVX-512 and QEMU's TCG does not emulate it, so
-//! this file is compiled and clippy-checked there but its tests only run on AVX-512 hosts. The
-//! default selection ([`crate::kernels`]) therefore skips this tier until it has been validated
-//! on AVX-512 hardware (`GGUFEMBED_ISA=avx512` opts in), and the dispatcher's self-check
-//! (`isa::self_check`) compares it bit for bit with the scalar kernel before using it.
+//! Validated on Zen 4 and Ice Lake (the default tier where the CPU has F+BW+VL+VNNI); the
+//! dispatcher's self-check (`isa::self_check`) still compares it bit for bit with the scalar
+//! kernel before using it.
 
 use std::arch::x86_64::*;
 

@@ -91,7 +91,26 @@ fn case() -> impl Strategy<
         Option<Vec<f32>>,
     ),
 > {
-    (1..=13usize, 1..=37usize, 1..=7usize, any::<bool>()).prop_flat_map(|(m, n, nb, with_bias)| {
+    case_shaped(1..=13, 1..=37, 1..=7)
+}
+
+/// A random case with `m`, `n` and the number of blocks per row drawn from the given ranges.
+#[allow(clippy::type_complexity)]
+fn case_shaped(
+    ms: std::ops::RangeInclusive<usize>,
+    ns: std::ops::RangeInclusive<usize>,
+    nbs: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<
+    Value = (
+        usize,
+        usize,
+        usize,
+        Vec<f32>,
+        Vec<BlockQ8_0>,
+        Option<Vec<f32>>,
+    ),
+> {
+    (ms, ns, nbs, any::<bool>()).prop_flat_map(|(m, n, nb, with_bias)| {
         (
             Just(m),
             Just(n),
@@ -243,6 +262,36 @@ fn weight_shape_is_checked() {
         &mut y,
         &mut qa,
     );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// K long enough to span several k-chunks of the x86 drivers (16 blocks on AVX-512, 32 on
+    /// AVX2, a ragged last one), with odd and prime M and N (row tiles and column strips with
+    /// tails): every ISA equals scalar bit for bit, and a column range equals the full call.
+    #[test]
+    fn k_chunked_shapes_match_scalar(
+        (m, n, k, x, w, bias) in case_shaped(1..=13, 1..=41, 15..=71),
+        a in 0usize..64,
+    ) {
+        let mut qa = QuantizedActivations::new();
+        let mut want = vec![0.0f32; m * n];
+        scalar().gemm_q8_0(&x, m, k, &w, n, bias.as_deref(), &mut want, &mut qa);
+        let n0 = a % (n + 1);
+        for (isa, kern) in isas() {
+            let mut y = vec![f32::NAN; m * n];
+            kern.gemm_q8_0(&x, m, k, &w, n, bias.as_deref(), &mut y, &mut qa);
+            prop_assert!(y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{isa}: differs from scalar (m={m} k={k} n={n})");
+            let mut part = vec![-7.0f32; m * n];
+            kern.gemm_q8_0_cols(&qa, &w, n, bias.as_deref(), n0, n, &mut part);
+            for (i, (&p, &f)) in part.iter().zip(&want).enumerate() {
+                let want = if i % n >= n0 { f } else { -7.0 };
+                prop_assert_eq!(p.to_bits(), want.to_bits(), "{} cols {}.. at {}", isa, n0, i);
+            }
+        }
+    }
 }
 
 /// Shapes large enough that the drivers split N into several L2-sized column blocks (with a

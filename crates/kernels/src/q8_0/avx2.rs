@@ -1,7 +1,7 @@
 //! AVX2 Q8_0 matmul (no VNNI): `vpmaddubsw` with the sign trick on a per-call packed W.
 //!
-//! For each L2-sized column block, W is packed into a per-thread panel: per group of 8 W rows and
-//! per block, an 8×8 transpose of 32-bit words makes vector `t` hold bytes `4t..4t+4` of the 8
+//! W is packed per call, one 16-column strip × 32-block chunk at a time, into an L1-sized
+//! per-thread buffer (see [`gemm_cols`]): per group of 8 W rows and per block, an 8×8 transpose of 32-bit words makes vector `t` hold bytes `4t..4t+4` of the 8
 //! columns (raw i8, 32 bytes: the panel is as large as the weights), followed by the 8 scales as
 //! f32. The micro-kernel (4 rows × 16 columns, computed as two passes of 4 rows × one 8-column
 //! group over the whole K, x staying in L1) broadcasts 4 bytes of x per row and, per (row,
@@ -26,7 +26,7 @@ use std::arch::x86_64::*;
 
 use super::QuantizedActivations;
 use crate::block::{BlockQ8_0, QK8_0};
-use crate::tiling::{L2_WEIGHT_BUDGET, Tile, store_tile};
+use crate::tiling::{Tile, store_tile};
 
 /// This tier's Q8_0 kernels.
 pub(crate) const TABLE: super::Table = super::Table {
@@ -44,9 +44,21 @@ target_fns!("avx2,fma,f16c";
 
 const MR: usize = 4;
 const NR: usize = 16;
+/// Blocks per k-chunk: a 16-column strip's packed chunk (`KC × 576` bytes = 18 KiB) is packed
+/// just before use and stays in L1 while every row tile runs over it (the structure of
+/// `avx512.rs`).
+const KC: usize = 32;
 const BLOCK_BYTES: usize = std::mem::size_of::<BlockQ8_0>();
 
+/// One row tile's accumulators, kept in memory between k-chunks (stored and reloaded unchanged,
+/// so chunking does not change a single rounding).
+type Acc = [[f32; NR]; MR];
+
 /// AVX2 driver (see [`super::GemmFn`]).
+///
+/// Loop nest: 16-column strips → k-chunks of [`KC`] blocks, each packed into a per-thread
+/// buffer that stays in L1 → row tiles of [`MR`] rows over it. Each output still runs its
+/// blocks in order 0..nb: a chunk continues from the previous chunk's accumulators.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C, and the arguments must satisfy the checks of
@@ -65,55 +77,60 @@ pub(crate) unsafe fn gemm_cols(
     let nb = qa.nb();
     let m = qa.m();
     let wp = w.as_ptr().cast::<u8>();
-    // Column blocks sized so their packed panel (36 bytes per weight block) fits the L2 budget.
-    let nc = (L2_WEIGHT_BUDGET / (nb * GB * 4 / 8)).max(NR) / NR * NR;
-    // The panel lives in a per-thread buffer that is taken out (no closure runs kernel code).
+    // Per-thread buffers, taken out for the call (no closure runs kernel code).
     let mut panel = PANEL.with(|p| p.take());
-    let mut jc = n0;
-    while jc < n1 {
-        let jend = (jc + nc).min(n1);
-        let groups = (jend - jc).div_ceil(NR) * 2;
-        panel.resize(groups * nb * GB, 0);
-        for g in 0..groups {
-            let cols: [usize; 8] = std::array::from_fn(|j| (jc + g * 8 + j).min(jend - 1));
-            // SAFETY: every column index is < jend <= n; the panel holds `groups` groups.
-            unsafe { pack_group(wp, nb, &cols, &mut panel[g * nb * GB..(g + 1) * nb * GB]) };
-        }
-        let mut r0 = 0;
-        while r0 < m {
-            let rows = MR.min(m - r0);
-            let mut c0 = jc;
-            while c0 < jend {
-                let t = Tile {
-                    r0,
-                    rows,
-                    c0,
-                    cols: NR.min(jend - c0),
-                };
-                let gp = panel[(c0 - jc) / 8 * nb * GB..].as_ptr();
-                let mut out = [[0.0f32; NR]; MR];
-                // SAFETY: rows r0..r0+rows < m; group (c0-jc)/8 exists in the panel.
+    let mut accs = ACCS.with(|a| a.take());
+    accs.resize(m.div_ceil(MR), [[0.0; NR]; MR]);
+    panel.resize(2 * KC.min(nb) * GB, 0);
+    let mut c0 = n0;
+    while c0 < n1 {
+        let cols = NR.min(n1 - c0);
+        let mut kb = 0;
+        while kb < nb {
+            let kend = (kb + KC).min(nb);
+            let len = (kend - kb) * GB;
+            for g in 0..2 {
+                // Columns past the range repeat the last one (their outputs are not stored).
+                let cs: [usize; 8] = std::array::from_fn(|j| (c0 + g * 8 + j).min(n1 - 1));
+                // SAFETY: every column index is < n1 <= n; the buffer holds 2 × KC blocks.
+                unsafe { pack_group(wp, nb, &cs, kb..kend, &mut panel[g * len..(g + 1) * len]) };
+            }
+            let gp = panel.as_ptr();
+            for (ti, acc) in accs.iter_mut().enumerate() {
+                let r0 = ti * MR;
+                // SAFETY: rows r0..r0+rows < m; the buffer holds both groups' blocks kb..kend.
                 unsafe {
-                    match rows {
-                        1 => tile::<1>(qa, r0, nb, gp, &mut out),
-                        2 => tile::<2>(qa, r0, nb, gp, &mut out),
-                        3 => tile::<3>(qa, r0, nb, gp, &mut out),
-                        _ => tile::<4>(qa, r0, nb, gp, &mut out),
+                    match MR.min(m - r0) {
+                        1 => tile::<1>(qa, r0, kb, kend, gp, acc),
+                        2 => tile::<2>(qa, r0, kb, kend, gp, acc),
+                        3 => tile::<3>(qa, r0, kb, kend, gp, acc),
+                        _ => tile::<4>(qa, r0, kb, kend, gp, acc),
                     }
                 }
-                store_tile(&out, t, n, bias, y);
-                c0 += t.cols;
             }
-            r0 += rows;
+            kb = kend;
         }
-        jc = jend;
+        for (ti, acc) in accs.iter().enumerate() {
+            let r0 = ti * MR;
+            let t = Tile {
+                r0,
+                rows: MR.min(m - r0),
+                c0,
+                cols,
+            };
+            store_tile(acc, t, n, bias, y);
+        }
+        c0 += cols;
     }
     PANEL.with(|p| p.replace(panel));
+    ACCS.with(|a| a.replace(accs));
 }
 
 thread_local! {
-    /// Packed weight panel of the current column block (grows once per thread, then reused).
+    /// The packed chunk of the current strip (2 groups × [`KC`] blocks, 18 KiB, reused).
     static PANEL: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Every row tile's accumulators for the current 16-column strip.
+    static ACCS: std::cell::RefCell<Vec<Acc>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// i32 words per packed (8-column group, block): 8 k-groups × 8 columns of raw `w`, then the
@@ -121,19 +138,30 @@ thread_local! {
 const GB: usize = 64 + 8;
 const SCALES: usize = 64;
 
-/// Packs 8 W rows (`cols`): per block, vector `t` holds bytes `4t..4t+4` of the 8 columns.
+/// Packs blocks `bs` of 8 W rows (`cols`): per block, vector `t` holds bytes `4t..4t+4` of the 8 columns.
 #[inline(always)]
-unsafe fn pack_group(w: *const u8, nb: usize, cols: &[usize; 8], out: &mut [i32]) {
-    assert!(out.len() >= nb * GB);
-    // SAFETY: each column row has nb blocks; `out` holds nb * GB words (checked above).
+unsafe fn pack_group(
+    w: *const u8,
+    nb: usize,
+    cols: &[usize; 8],
+    bs: std::ops::Range<usize>,
+    out: &mut [i32],
+) {
+    assert!(bs.end <= nb && out.len() >= bs.len() * GB);
+    // SAFETY: each column row has nb >= bs.end blocks; `out` holds bs.len() * GB words (checked
+    // above).
     unsafe {
         let rows: [*const u8; 8] = cols.map(|c| w.add(c * nb * BLOCK_BYTES));
-        for b in 0..nb {
+        for b in bs.clone() {
             let mut r = [_mm256_setzero_si256(); 8];
             for (j, rj) in r.iter_mut().enumerate() {
                 *rj = _mm256_loadu_si256(rows[j].add(b * BLOCK_BYTES + 2).cast());
+                // The same bytes of the next strip (16 rows on; see `avx512.rs`). A prefetch
+                // never faults, so one past the end of W is harmless.
+                let ahead = 2 * 8 * nb * BLOCK_BYTES + b * BLOCK_BYTES;
+                _mm_prefetch::<_MM_HINT_T1>(rows[j].wrapping_add(ahead).cast());
             }
-            let dst = out.as_mut_ptr().add(b * GB);
+            let dst = out.as_mut_ptr().add((b - bs.start) * GB);
             for (t, v) in transpose8(r).iter().enumerate() {
                 _mm256_storeu_si256(dst.add(t * 8).cast(), *v);
             }
@@ -188,20 +216,23 @@ pub(super) unsafe fn load_scales(wrow: &[*const u8; 8], b: usize) -> __m256 {
     }
 }
 
-/// `R` rows × 16 columns (two groups, one after the other): per 4-byte k-group, `vpsignb` moves
-/// w's signs onto the broadcast x, `vpmaddubsw(|w|, ±x)` (pairs ≤ 2·128·127, no saturation), `vpmaddwd` by ones and
-/// `vpaddd`; after k-groups 0..4 (values 0..16) and again after 4..8 (values 16..32) each i32
-/// lane is one column's exact half-block sum, folded with that half's activation scale.
+/// `R` rows × 16 columns (two groups, one after the other), blocks `b0..b1`, continuing from
+/// the accumulators in `out`: per 4-byte k-group, `vpsignb` moves w's signs onto the broadcast
+/// x, `vpmaddubsw(|w|, ±x)` (pairs ≤ 2·128·127, no saturation), `vpmaddwd` by ones and `vpaddd`;
+/// after k-groups 0..4 (values 0..16) and again after 4..8 (values 16..32) each i32 lane is one
+/// column's exact half-block sum, folded with that half's activation scale.
 #[inline(always)]
 unsafe fn tile<const R: usize>(
     qa: &QuantizedActivations,
     r0: usize,
-    nb: usize,
+    b0: usize,
+    b1: usize,
     panel: *const i32,
-    out: &mut [[f32; NR]; MR],
+    out: &mut Acc,
 ) {
+    let nb = qa.nb();
     let k = nb * QK8_0;
-    // SAFETY: rows r0..r0+R are in bounds; `panel` covers one group of nb packed blocks.
+    // SAFETY: rows r0..r0+R are in bounds; `panel` holds both groups' packed blocks b0..b1.
     unsafe {
         let x = qa.qs.as_ptr().add(r0 * k);
         // Two activation scales per block: row r's scales start at dx + r * 2nb.
@@ -210,10 +241,16 @@ unsafe fn tile<const R: usize>(
         // One 8-column group at a time (R f32 + R i32 accumulators: no spills), both groups of
         // the tile reusing the rows of x from L1.
         for g in 0..2 {
-            let pg = panel.add(g * nb * GB);
+            // The buffer holds group 0's blocks b0..b1, then group 1's.
+            let pg = panel.add(g * (b1 - b0) * GB);
             let mut acc = [_mm256_setzero_ps(); R];
-            for b in 0..nb {
-                let p = pg.add(b * GB);
+            if b0 > 0 {
+                for (a, o) in acc.iter_mut().zip(out.iter()) {
+                    *a = _mm256_loadu_ps(o.as_ptr().add(8 * g));
+                }
+            }
+            for b in b0..b1 {
+                let p = pg.add((b - b0) * GB);
                 let xb = x.add(b * QK8_0);
                 // Values 0..16 (k-groups 0..4) with d_x[2b], then 16..32 (k-groups 4..8) with
                 // d_x[2b+1]: each half's exact sums are folded into f32 before the next starts.

@@ -38,7 +38,7 @@ const BATCH: usize = 16 * QK_ACT;
 /// The CPU must support AVX-512 F.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn reduce16<const ADD: bool>(v: [__m512; 16]) -> __m512 {
+unsafe fn reduce16<const ADD: bool>(v: &[__m512; 16]) -> __m512 {
     #[inline(always)]
     fn op<const ADD: bool>(a: __m512, b: __m512) -> __m512 {
         // SAFETY: only inlined into `reduce16`, which requires AVX-512 F.
@@ -181,7 +181,7 @@ unsafe fn batch(
         *aj = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(vj), abs_mask));
     }
     // SAFETY: AVX-512 F, as this function requires.
-    let amax = _mm512_permutexvar_ps(unpermute, unsafe { reduce16::<false>(a) });
+    let amax = _mm512_permutexvar_ps(unpermute, unsafe { reduce16::<false>(&a) });
     let dv = _mm512_div_ps(amax, _mm512_set1_ps(127.0));
     let nz = _mm512_cmp_ps_mask::<_CMP_NEQ_OQ>(dv, _mm512_setzero_ps());
     let id = _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0), dv);
@@ -209,7 +209,7 @@ unsafe fn batch(
         c[j] = _mm512_castsi512_ps(i);
     }
     // SAFETY: AVX-512 F, as this function requires.
-    let sum = unsafe { reduce16::<true>(c) };
+    let sum = unsafe { reduce16::<true>(&c) };
     let sum = _mm512_castps_si512(_mm512_permutexvar_ps(unpermute, sum));
     let ds = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(sum));
     // SAFETY: `d`, `sums` and `dsums` hold 16 values.

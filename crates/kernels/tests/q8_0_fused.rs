@@ -136,9 +136,14 @@ proptest! {
 /// `amax` fold, so even then the bits are the unfused sequence's.
 #[test]
 fn non_finite_values_give_the_unfused_bits() {
-    let k = 96;
+    // 512 values: two 16-group batches per row on AVX-512, so a batch with a NaN (row 0), a
+    // NaN-free batch with an infinity (row 1) and, in RMSNorm, subnormal groups whose `1/d` is
+    // infinite (row 2), all meet the lane-parallel quantizer.
+    let k = 512;
     let mut x: Vec<f32> = (0..3 * k).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
     for (i, v) in [
+        (k + 300, f32::INFINITY),
+        (k + 301, -2.5),
         (0, f32::NAN),
         (5, f32::INFINITY),
         (17, f32::NEG_INFINITY),
@@ -154,7 +159,9 @@ fn non_finite_values_give_the_unfused_bits() {
     let w = weights(k, 5);
     for (isa, kern) in isas() {
         // RMSNorm: a row with a NaN or an infinity turns wholly non-finite (every group NaN).
-        let gamma = vec![1.0f32; k];
+        // Tiny weights over two groups make row 2's values there subnormal.
+        let mut gamma = vec![1.0f32; k];
+        gamma[256..288].fill(1e-40);
         let mut got_x = x.clone();
         let mut qa = QuantizedActivations::new();
         kern.rms_norm_quantize(&mut got_x, k, &gamma, 1e-6, &mut qa);

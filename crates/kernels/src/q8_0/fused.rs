@@ -14,9 +14,18 @@
 //! [`QuantizedActivations::quantize_with`]) on every tier: outputs do not change
 //! (`tests/q8_0_fused.rs` checks it against the scalar tier's unfused sequence).
 //!
+//! The quantizer is [`quantize_act_sums`](super::quantize::quantize_act_sums) (one group at a
+//! time, vectorized by LLVM) on every tier but AVX-512, which quantizes 16 groups at a time
+//! lane-parallel (`fused_avx512`, same bits); the norm kernels hand it a few rows at a time so
+//! that its batches are whole (see [`rows_per_quantize`]). `benches/epilogue.rs` measures both.
+//!
 //! Dispatch: one table of `fn` pointers per ISA ([`Table`]), picked from the [`Kernels`] tier
 //! (a `Kernels` of a tier exists only where the CPU has its features), so the tiers' tables in
 //! `isa.rs` are untouched.
+
+#[cfg(target_arch = "x86_64")]
+#[path = "fused_avx512.rs"]
+mod fused_avx512;
 
 use super::{QK_ACT, QuantizedActivations};
 use crate::block::QK8_0;
@@ -48,73 +57,89 @@ pub(crate) struct Table {
 /// enough for LLVM's vectorized GELU loop, short enough to stay in L1.
 const CHUNK: usize = 256;
 
-/// Quantizes one row's `x` (`k` values, a multiple of 16) into the row's slices of `out`
-/// starting at code `o` / group `s`, with its code sums: the bits of `quantize_act` then the
-/// sums, as `QuantizedActivations::quantize_with` computes them, one 16-value group at a time
-/// (see [`quantize_group`]).
-#[inline(always)]
-fn quantize_into(x: &[f32], out: &mut ActOut<'_>, o: usize, s: usize) {
-    let n = x.len();
-    let groups = out.qs[o..o + n]
-        .chunks_exact_mut(QK_ACT)
-        .zip(out.qu8[o..o + n].chunks_exact_mut(QK_ACT));
-    for ((xs, (q, u)), (d, (sum, ds))) in x.chunks_exact(QK_ACT).zip(groups).zip(
-        out.d[s..]
-            .iter_mut()
-            .zip(out.sums[s..].iter_mut().zip(out.dsums[s..].iter_mut())),
+/// A tier's way of quantizing a row with its code sums (the bits of
+/// [`quantize_act_sums`](super::quantize::quantize_act_sums) on every tier).
+trait Quantize {
+    /// Quantizes `x` into `q`/`u`/`d`/`sums`/`dsums` (as `quantize_act_sums`).
+    ///
+    /// # Safety
+    /// The CPU must support the tier's features.
+    unsafe fn act_sums(
+        x: &[f32],
+        q: &mut [i8],
+        u: &mut [u8],
+        d: &mut [f32],
+        sums: &mut [i32],
+        dsums: &mut [f32],
+    );
+}
+
+/// The portable body, vectorized by LLVM for whichever tier inlines it.
+struct Generic;
+
+impl Quantize for Generic {
+    #[inline(always)]
+    unsafe fn act_sums(
+        x: &[f32],
+        q: &mut [i8],
+        u: &mut [u8],
+        d: &mut [f32],
+        sums: &mut [i32],
+        dsums: &mut [f32],
     ) {
-        let xs: &[f32; QK_ACT] = xs.try_into().expect("16-value group");
-        let (dv, v) = quantize_group(xs, q, u);
-        *d = dv;
-        *sum = v;
-        *ds = dv * v as f32;
+        super::quantize::quantize_act_sums(x, q, u, d, sums, dsums)
     }
 }
 
-/// One 16-value group: ggml's `d = amax/127`, `id = d != 0 ? 1/d : 0`, `q = roundf(x·id)`
-/// (codes also as `q + 128`), and `Σq`. Returns `(d, Σq)`.
-///
-/// `quantize_act` folds `amax` value by value (`amax = amax > a ? amax : a`, from 0), a chain of
-/// 16 dependent compares per group that LLVM must keep in order (the select is not associative
-/// for NaN). Without NaN the fold is the exact maximum of the `|x|`, which a pairwise tree gives
-/// in 4 vector steps; with a NaN in the group the in-order fold is kept, so the result is the
-/// same bits for every input.
-#[inline(always)]
-fn quantize_group(xs: &[f32; QK_ACT], q: &mut [i8], u: &mut [u8]) -> (f32, i32) {
-    let mut a = xs.map(f32::abs);
-    let any_nan = a.iter().fold(false, |acc, v| acc | v.is_nan());
-    let amax = if any_nan {
-        let mut amax = 0.0f32;
-        for &v in &a {
-            amax = if amax > v { amax } else { v };
-        }
-        amax
-    } else {
-        let mut w = QK_ACT / 2;
-        while w > 0 {
-            for i in 0..w {
-                a[i] = if a[i] > a[i + w] { a[i] } else { a[i + w] };
-            }
-            w /= 2;
-        }
-        // The fold starts from 0: every |x| is at least +0, so the tree's maximum is the same.
-        a[0]
-    };
-    let d = amax / 127.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    let mut c = [0i32; QK_ACT];
-    for i in 0..QK_ACT {
-        let v = super::quantize::round_to_i8(xs[i] * id);
-        q[i] = v;
-        u[i] = (v as u8) ^ 0x80;
-        c[i] = i32::from(v);
+/// 16 groups at a time with AVX-512 (see `fused_avx512`).
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Quantize for Avx512 {
+    #[inline(always)]
+    unsafe fn act_sums(
+        x: &[f32],
+        q: &mut [i8],
+        u: &mut [u8],
+        d: &mut [f32],
+        sums: &mut [i32],
+        dsums: &mut [f32],
+    ) {
+        // SAFETY: the caller guarantees AVX-512 (this impl is only instantiated by the AVX-512
+        // table's wrappers).
+        unsafe { fused_avx512::quantize_act_sums(x, q, u, d, sums, dsums) }
     }
-    (d, c.iter().sum())
+}
+
+/// Quantizes one row's `x` (`k` values, a multiple of 16) into the row's slices of `out`
+/// starting at code `o` / group `s`, with its code sums: the bits of `quantize_act` then the
+/// sums, as `QuantizedActivations::quantize_with` computes them.
+///
+/// # Safety
+/// The CPU must support `Q`'s tier.
+#[inline(always)]
+unsafe fn quantize_into<Q: Quantize>(x: &[f32], out: &mut ActOut<'_>, o: usize, s: usize) {
+    let n = x.len();
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        Q::act_sums(
+            x,
+            &mut out.qs[o..o + n],
+            &mut out.qu8[o..o + n],
+            &mut out.d[s..],
+            &mut out.sums[s..],
+            &mut out.dsums[s..],
+        )
+    }
 }
 
 /// `gelu(x + bias)` per row (exact GELU, as `add_bias_gelu`), quantized; `x` is not written.
+///
+/// # Safety
+/// The CPU must support `Q`'s tier.
 #[inline(always)]
-fn bias_gelu(x: &[f32], bias: &[f32], mut out: ActOut<'_>) {
+unsafe fn bias_gelu<Q: Quantize>(x: &[f32], bias: &[f32], mut out: ActOut<'_>) {
     let k = bias.len();
     let mut buf = [0.0f32; CHUNK];
     for (r, row) in x.chunks_exact(k).enumerate() {
@@ -126,15 +151,31 @@ fn bias_gelu(x: &[f32], bias: &[f32], mut out: ActOut<'_>) {
                 *v = math::gelu(xv + b);
             }
             let o = r * k + c0;
-            quantize_into(t, &mut out, o, o / QK_ACT);
+            // SAFETY: forwarded from the caller.
+            unsafe { quantize_into::<Q>(t, &mut out, o, o / QK_ACT) };
             c0 += n;
         }
     }
 }
 
-/// `x = LayerNorm(x + residual)` per row, each row then quantized.
+/// Rows a norm kernel normalizes before quantizing them in one call: the fewest whose values
+/// are whole 256-value batches of the AVX-512 quantizer (`fused_avx512`), so no row ends in a
+/// partial batch — 2 rows of MiniLM's 384 values, 1 of 768 — at most 8 (while still hot in L1).
+/// The bits do not depend on it: rows are normalized and groups quantized independently.
+fn rows_per_quantize(dim: usize) -> usize {
+    let (mut a, mut b) = (dim, 256);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    (256 / a).min(8)
+}
+
+/// `x = LayerNorm(x + residual)` per row, the rows then quantized a few at a time.
+///
+/// # Safety
+/// The CPU must support `Q`'s tier.
 #[inline(always)]
-fn add_layer_norm(
+unsafe fn add_layer_norm<Q: Quantize>(
     x: &mut [f32],
     residual: &[f32],
     dim: usize,
@@ -143,19 +184,20 @@ fn add_layer_norm(
     eps: f32,
     mut out: ActOut<'_>,
 ) {
-    for (r, (row, res)) in x
-        .chunks_exact_mut(dim)
-        .zip(residual.chunks_exact(dim))
-        .enumerate()
-    {
-        g::add_layer_norm(row, res, dim, gamma, beta, eps);
-        quantize_into(row, &mut out, r * dim, r * dim / QK_ACT);
+    let step = dim * rows_per_quantize(dim);
+    for (r, (rows, res)) in x.chunks_mut(step).zip(residual.chunks(step)).enumerate() {
+        g::add_layer_norm(rows, res, dim, gamma, beta, eps);
+        // SAFETY: forwarded from the caller.
+        unsafe { quantize_into::<Q>(rows, &mut out, r * step, r * step / QK_ACT) };
     }
 }
 
-/// `x = LayerNorm(x)` per row, each row then quantized.
+/// `x = LayerNorm(x)` per row, the rows then quantized a few at a time.
+///
+/// # Safety
+/// The CPU must support `Q`'s tier.
 #[inline(always)]
-fn layer_norm(
+unsafe fn layer_norm<Q: Quantize>(
     x: &mut [f32],
     dim: usize,
     gamma: &[f32],
@@ -163,31 +205,45 @@ fn layer_norm(
     eps: f32,
     mut out: ActOut<'_>,
 ) {
-    for (r, row) in x.chunks_exact_mut(dim).enumerate() {
-        g::layer_norm(row, dim, gamma, beta, eps);
-        quantize_into(row, &mut out, r * dim, r * dim / QK_ACT);
+    let step = dim * rows_per_quantize(dim);
+    for (r, rows) in x.chunks_mut(step).enumerate() {
+        g::layer_norm(rows, dim, gamma, beta, eps);
+        // SAFETY: forwarded from the caller.
+        unsafe { quantize_into::<Q>(rows, &mut out, r * step, r * step / QK_ACT) };
     }
 }
 
-/// `x = RMSNorm(x)` per row, each row then quantized.
+/// `x = RMSNorm(x)` per row, the rows then quantized a few at a time.
+///
+/// # Safety
+/// The CPU must support `Q`'s tier.
 #[inline(always)]
-fn rms_norm(x: &mut [f32], dim: usize, weight: &[f32], eps: f32, mut out: ActOut<'_>) {
-    for (r, row) in x.chunks_exact_mut(dim).enumerate() {
-        g::rms_norm(row, dim, weight, eps);
-        quantize_into(row, &mut out, r * dim, r * dim / QK_ACT);
+unsafe fn rms_norm<Q: Quantize>(
+    x: &mut [f32],
+    dim: usize,
+    weight: &[f32],
+    eps: f32,
+    mut out: ActOut<'_>,
+) {
+    let step = dim * rows_per_quantize(dim);
+    for (r, rows) in x.chunks_mut(step).enumerate() {
+        g::rms_norm(rows, dim, weight, eps);
+        // SAFETY: forwarded from the caller.
+        unsafe { quantize_into::<Q>(rows, &mut out, r * step, r * step / QK_ACT) };
     }
 }
 
 /// `#[target_feature]` wrappers around the bodies above and a `TABLE` of them.
 macro_rules! fused_table {
-    ($features:literal) => {
+    ($features:literal, $q:ty) => {
         use super::{ActOut, Table};
 
         /// # Safety
         /// The CPU must support this module's features; arguments as checked by `Kernels`.
         #[target_feature(enable = $features)]
         unsafe fn bias_gelu(x: &[f32], bias: &[f32], out: ActOut<'_>) {
-            super::bias_gelu(x, bias, out)
+            // SAFETY: this module's features are the tier's.
+            unsafe { super::bias_gelu::<$q>(x, bias, out) }
         }
 
         /// # Safety
@@ -202,7 +258,8 @@ macro_rules! fused_table {
             eps: f32,
             out: ActOut<'_>,
         ) {
-            super::add_layer_norm(x, residual, dim, gamma, beta, eps, out)
+            // SAFETY: this module's features are the tier's.
+            unsafe { super::add_layer_norm::<$q>(x, residual, dim, gamma, beta, eps, out) }
         }
 
         /// # Safety
@@ -216,14 +273,16 @@ macro_rules! fused_table {
             eps: f32,
             out: ActOut<'_>,
         ) {
-            super::layer_norm(x, dim, gamma, beta, eps, out)
+            // SAFETY: this module's features are the tier's.
+            unsafe { super::layer_norm::<$q>(x, dim, gamma, beta, eps, out) }
         }
 
         /// # Safety
         /// The CPU must support this module's features; arguments as checked by `Kernels`.
         #[target_feature(enable = $features)]
         unsafe fn rms_norm(x: &mut [f32], dim: usize, weight: &[f32], eps: f32, out: ActOut<'_>) {
-            super::rms_norm(x, dim, weight, eps, out)
+            // SAFETY: this module's features are the tier's.
+            unsafe { super::rms_norm::<$q>(x, dim, weight, eps, out) }
         }
 
         pub(super) const TABLE: Table = Table {
@@ -237,27 +296,27 @@ macro_rules! fused_table {
 
 /// The portable oracle: the bodies compiled for the baseline target.
 const SCALAR: Table = Table {
-    bias_gelu,
-    add_layer_norm,
-    layer_norm,
-    rms_norm,
+    bias_gelu: bias_gelu::<Generic>,
+    add_layer_norm: add_layer_norm::<Generic>,
+    layer_norm: layer_norm::<Generic>,
+    rms_norm: rms_norm::<Generic>,
 };
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     // The elementwise AVX2 tier's features, so the bodies vectorize as there.
-    fused_table!("avx2,fma,f16c");
+    fused_table!("avx2,fma,f16c", super::Generic);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     // The elementwise AVX-512 tier's features.
-    fused_table!("avx512f,avx512bw,avx512vl,avx2,fma,f16c");
+    fused_table!("avx512f,avx512bw,avx512vl,avx2,fma,f16c", super::Avx512);
 }
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
-    fused_table!("neon");
+    fused_table!("neon", super::Generic);
 }
 
 /// The fused table of `k`'s tier.
@@ -283,11 +342,20 @@ impl QuantizedActivations {
         self.m = m;
         self.k = k;
         let groups = m * k / QK_ACT;
-        self.qs.resize(m * k, 0);
-        self.qu8.resize(m * k, 0);
-        self.d.resize(groups, 0.0);
-        self.sums.resize(groups, 0);
-        self.dsums.resize(groups, 0.0);
+        // Grow only: the kernels overwrite all of `m · k` codes and `m · k / 16` scales, and
+        // readers index by `m`/`k`, never by length. Resizing to the exact size zero-filled
+        // whatever a call needed beyond the previous one — micro-batches vary in tokens — which
+        // was 1.2 % of `ggufembed embed`'s samples (libc memset under `prepare`, `perf record
+        // --call-graph dwarf`, 100 bench passages).
+        if self.qs.len() < m * k {
+            self.qs.resize(m * k, 0);
+            self.qu8.resize(m * k, 0);
+        }
+        if self.d.len() < groups {
+            self.d.resize(groups, 0.0);
+            self.sums.resize(groups, 0);
+            self.dsums.resize(groups, 0.0);
+        }
         ActOut {
             qs: &mut self.qs,
             qu8: &mut self.qu8,

@@ -70,9 +70,36 @@ unsafe impl Lanes for Ymm2 {
         unsafe { Ymm2(_mm256_max_ps(self.0, b.0), _mm256_max_ps(self.1, b.1)) }
     }
     #[inline(always)]
-    unsafe fn min(self, b: Self) -> Self {
+    unsafe fn fnma(a: Self, b: Self, c: Self) -> Self {
         // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
-        unsafe { Ymm2(_mm256_min_ps(self.0, b.0), _mm256_min_ps(self.1, b.1)) }
+        unsafe {
+            Ymm2(
+                _mm256_fnmadd_ps(a.0, b.0, c.0),
+                _mm256_fnmadd_ps(a.1, b.1, c.1),
+            )
+        }
+    }
+    #[inline(always)]
+    unsafe fn keep_ge(self, a: Self, b: Self, other: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe {
+            let k = |s: __m256, o: __m256, a: __m256, b: __m256| {
+                _mm256_blendv_ps(o, s, _mm256_cmp_ps::<_CMP_GE_OQ>(a, b))
+            };
+            Ymm2(k(self.0, other.0, a.0, b.0), k(self.1, other.1, a.1, b.1))
+        }
+    }
+    #[inline(always)]
+    unsafe fn gather(base: *const f32, offs: &[i32; L]) -> Self {
+        // SAFETY: every element readable per the caller; AVX2 enabled (trait contract).
+        unsafe {
+            let lo = _mm256_loadu_si256(offs.as_ptr().cast());
+            let hi = _mm256_loadu_si256(offs.as_ptr().add(8).cast());
+            Ymm2(
+                _mm256_i32gather_ps::<4>(base, lo),
+                _mm256_i32gather_ps::<4>(base, hi),
+            )
+        }
     }
     #[inline(always)]
     unsafe fn pow2n(self) -> Self {
@@ -85,25 +112,6 @@ unsafe impl Lanes for Ymm2 {
                 )))
             };
             Ymm2(p(self.0), p(self.1))
-        }
-    }
-    #[inline(always)]
-    unsafe fn zero_below(self, x: Self, t: f32) -> Self {
-        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
-        unsafe {
-            let t = _mm256_set1_ps(t);
-            let z = |y: __m256, x: __m256| _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(x, t), y);
-            Ymm2(z(self.0, x.0), z(self.1, x.1))
-        }
-    }
-    #[inline(always)]
-    unsafe fn to_array(self) -> [f32; L] {
-        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
-        unsafe {
-            let mut a = [0.0f32; L];
-            _mm256_storeu_ps(a.as_mut_ptr(), self.0);
-            _mm256_storeu_ps(a.as_mut_ptr().add(8), self.1);
-            a
         }
     }
 }
@@ -124,5 +132,27 @@ pub(crate) unsafe fn attention(
     scratch: &mut Vec<f32>,
 ) {
     // SAFETY: forwarded contract; AVX2 and FMA are enabled here.
-    unsafe { blocked::attention::<Ymm2, 4, 1, 1>(q, k, v, p, mask, out, scratch) }
+    unsafe { blocked::attention::<Ymm2, 1, 6, 1, 6, 1>(q, k, v, p, mask, out, scratch) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// # Safety
+    /// AVX2 and FMA available.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn check() {
+        // SAFETY: AVX2/FMA enabled here.
+        unsafe { super::super::lanes::tests::check_exp_nonpos::<Ymm2>() }
+    }
+
+    #[test]
+    fn lane_exp_is_math_exp_bit_for_bit() {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: detected just above.
+            unsafe { check() }
+        }
+    }
 }

@@ -62,9 +62,39 @@ unsafe impl Lanes for Zmm {
         unsafe { Zmm(_mm512_max_ps(self.0, b.0)) }
     }
     #[inline(always)]
-    unsafe fn min(self, b: Self) -> Self {
+    unsafe fn fnma(a: Self, b: Self, c: Self) -> Self {
         // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
-        unsafe { Zmm(_mm512_min_ps(self.0, b.0)) }
+        unsafe { Zmm(_mm512_fnmadd_ps(a.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    unsafe fn keep_ge(self, a: Self, b: Self, other: Self) -> Self {
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe {
+            Zmm(_mm512_mask_mov_ps(
+                other.0,
+                _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a.0, b.0),
+                self.0,
+            ))
+        }
+    }
+    /// `vscalefps` (`self · 2^floor(nf)`, one rounding) under a zeroing mask: 2 operations
+    /// instead of the integer `2^n` build, the multiply, the compare and the select.
+    #[inline(always)]
+    unsafe fn ldexp_or_zero(self, biased: Self, nf: Self, x: Self) -> Self {
+        let _ = biased;
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe {
+            let keep = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x.0, _mm512_set1_ps(crate::math::EXP_MIN));
+            Zmm(_mm512_maskz_scalef_ps(keep, self.0, nf.0))
+        }
+    }
+    #[inline(always)]
+    unsafe fn gather(base: *const f32, offs: &[i32; L]) -> Self {
+        // SAFETY: every element readable per the caller; AVX-512 F enabled (trait contract).
+        unsafe {
+            let idx = _mm512_loadu_si512(offs.as_ptr().cast());
+            Zmm(_mm512_i32gather_ps::<4>(idx, base.cast()))
+        }
     }
     #[inline(always)]
     unsafe fn pow2n(self) -> Self {
@@ -73,26 +103,6 @@ unsafe impl Lanes for Zmm {
             Zmm(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(
                 _mm512_add_epi32(_mm512_castps_si512(self.0), _mm512_set1_epi32(127)),
             )))
-        }
-    }
-    #[inline(always)]
-    unsafe fn zero_below(self, x: Self, t: f32) -> Self {
-        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
-        unsafe {
-            Zmm(_mm512_mask_mov_ps(
-                self.0,
-                _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x.0, _mm512_set1_ps(t)),
-                _mm512_setzero_ps(),
-            ))
-        }
-    }
-    #[inline(always)]
-    unsafe fn to_array(self) -> [f32; L] {
-        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
-        unsafe {
-            let mut a = [0.0f32; L];
-            _mm512_storeu_ps(a.as_mut_ptr(), self.0);
-            a
         }
     }
 }
@@ -113,5 +123,26 @@ pub(crate) unsafe fn attention(
     scratch: &mut Vec<f32>,
 ) {
     // SAFETY: forwarded contract; AVX-512 F is enabled here.
-    unsafe { blocked::attention::<Zmm, 8, 2, 2>(q, k, v, p, mask, out, scratch) }
+    unsafe { blocked::attention::<Zmm, 2, 16, 8, 8, 2>(q, k, v, p, mask, out, scratch) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// # Safety
+    /// AVX-512 F available.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn check() {
+        // SAFETY: AVX-512 F enabled here.
+        unsafe { super::super::lanes::tests::check_exp_nonpos::<Zmm>() }
+    }
+
+    #[test]
+    fn lane_exp_is_math_exp_bit_for_bit() {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: detected just above.
+            unsafe { check() }
+        }
+    }
 }

@@ -159,6 +159,8 @@ pub(crate) fn check_args(
     );
     assert!(p.head_dim > 0, "attention: head_dim must be > 0");
     assert!(p.window != Some(0), "attention: window must be >= 1");
+    // The blocked kernel compares key indices as f32 lanes, exact below 2^24.
+    assert!(p.seq < 1 << 24, "attention: seq must be < 2^24");
     assert!(
         p.kv_heads.start <= p.kv_heads.end && p.kv_heads.end <= p.n_kv_heads,
         "attention: bad kv_heads range"

@@ -69,9 +69,21 @@ unsafe impl Lanes for Q4 {
         unsafe { Q4(std::array::from_fn(|i| vmaxq_f32(self.0[i], b.0[i]))) }
     }
     #[inline(always)]
-    unsafe fn min(self, b: Self) -> Self {
+    unsafe fn fnma(a: Self, b: Self, c: Self) -> Self {
         // SAFETY: the caller runs with NEON enabled (trait contract).
-        unsafe { Q4(std::array::from_fn(|i| vminq_f32(self.0[i], b.0[i]))) }
+        unsafe {
+            // vfmsq_f32(c, a, b) = c - a·b, fused.
+            Q4(std::array::from_fn(|i| vfmsq_f32(c.0[i], a.0[i], b.0[i])))
+        }
+    }
+    #[inline(always)]
+    unsafe fn keep_ge(self, a: Self, b: Self, other: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe {
+            Q4(std::array::from_fn(|i| {
+                vbslq_f32(vcgeq_f32(a.0[i], b.0[i]), self.0[i], other.0[i])
+            }))
+        }
     }
     #[inline(always)]
     unsafe fn pow2n(self) -> Self {
@@ -83,29 +95,6 @@ unsafe impl Lanes for Q4 {
                     vdupq_n_u32(127),
                 )))
             }))
-        }
-    }
-    #[inline(always)]
-    unsafe fn zero_below(self, x: Self, t: f32) -> Self {
-        // SAFETY: the caller runs with NEON enabled (trait contract).
-        unsafe {
-            Q4(std::array::from_fn(|i| {
-                vreinterpretq_f32_u32(vbicq_u32(
-                    vreinterpretq_u32_f32(self.0[i]),
-                    vcltq_f32(x.0[i], vdupq_n_f32(t)),
-                ))
-            }))
-        }
-    }
-    #[inline(always)]
-    unsafe fn to_array(self) -> [f32; L] {
-        // SAFETY: the caller runs with NEON enabled (trait contract).
-        unsafe {
-            let mut a = [0.0f32; L];
-            for (i, &v) in self.0.iter().enumerate() {
-                vst1q_f32(a.as_mut_ptr().add(4 * i), v);
-            }
-            a
         }
     }
 }
@@ -125,5 +114,5 @@ pub(crate) unsafe fn attention(
     scratch: &mut Vec<f32>,
 ) {
     // SAFETY: forwarded contract; NEON is enabled here.
-    unsafe { blocked::attention::<Q4, 4, 1, 1>(q, k, v, p, mask, out, scratch) }
+    unsafe { blocked::attention::<Q4, 1, 6, 1, 6, 1>(q, k, v, p, mask, out, scratch) }
 }

@@ -65,6 +65,11 @@ unsafe impl Lanes for Ymm2 {
         unsafe { Ymm2(_mm256_sub_ps(self.0, b.0), _mm256_sub_ps(self.1, b.1)) }
     }
     #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
+        unsafe { Ymm2(_mm256_div_ps(self.0, b.0), _mm256_div_ps(self.1, b.1)) }
+    }
+    #[inline(always)]
     unsafe fn max(self, b: Self) -> Self {
         // SAFETY: the caller runs with AVX2/FMA enabled (trait contract).
         unsafe { Ymm2(_mm256_max_ps(self.0, b.0), _mm256_max_ps(self.1, b.1)) }
@@ -90,15 +95,44 @@ unsafe impl Lanes for Ymm2 {
         }
     }
     #[inline(always)]
-    unsafe fn gather(base: *const f32, offs: &[i32; L]) -> Self {
-        // SAFETY: every element readable per the caller; AVX2 enabled (trait contract).
+    unsafe fn prefetch(p: *const f32) {
+        // SAFETY: a prefetch never faults; SSE is part of x86-64.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+    }
+    /// Four 8 × 8 unpack / `shufps` / `vperm2f128` transposes (`vgatherdps` per head dim was
+    /// slow on the microcode-mitigated Ice Lake this was measured on).
+    #[inline(always)]
+    unsafe fn transpose16(rows: &[*const f32; L], off: usize, dst: *mut f32, stride: usize) {
+        // SAFETY: per the caller; AVX2 enabled (trait contract).
         unsafe {
-            let lo = _mm256_loadu_si256(offs.as_ptr().cast());
-            let hi = _mm256_loadu_si256(offs.as_ptr().add(8).cast());
-            Ymm2(
-                _mm256_i32gather_ps::<4>(base, lo),
-                _mm256_i32gather_ps::<4>(base, hi),
-            )
+            for rb in 0..2 {
+                for cb in 0..2 {
+                    let mut r = [_mm256_setzero_ps(); 8];
+                    for (i, x) in r.iter_mut().enumerate() {
+                        *x = _mm256_loadu_ps(rows[8 * rb + i].add(off + 8 * cb));
+                    }
+                    let mut t = [_mm256_setzero_ps(); 8];
+                    for i in 0..4 {
+                        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+                    }
+                    // u[4b + c]: element c (and c + 4) of rows 4b..4b + 4.
+                    let mut u = [_mm256_setzero_ps(); 8];
+                    for b in 0..2 {
+                        u[4 * b] = _mm256_shuffle_ps::<0x44>(t[4 * b], t[4 * b + 2]);
+                        u[4 * b + 1] = _mm256_shuffle_ps::<0xEE>(t[4 * b], t[4 * b + 2]);
+                        u[4 * b + 2] = _mm256_shuffle_ps::<0x44>(t[4 * b + 1], t[4 * b + 3]);
+                        u[4 * b + 3] = _mm256_shuffle_ps::<0xEE>(t[4 * b + 1], t[4 * b + 3]);
+                    }
+                    for c in 0..4 {
+                        let lo = _mm256_permute2f128_ps::<0x20>(u[c], u[4 + c]);
+                        let hi = _mm256_permute2f128_ps::<0x31>(u[c], u[4 + c]);
+                        let at = |e: usize| dst.add((8 * cb + e) * stride + 8 * rb);
+                        _mm256_storeu_ps(at(c), lo);
+                        _mm256_storeu_ps(at(c + 4), hi);
+                    }
+                }
+            }
         }
     }
     #[inline(always)]

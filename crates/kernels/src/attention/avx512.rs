@@ -57,6 +57,11 @@ unsafe impl Lanes for Zmm {
         unsafe { Zmm(_mm512_sub_ps(self.0, b.0)) }
     }
     #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
+        unsafe { Zmm(_mm512_div_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
     unsafe fn max(self, b: Self) -> Self {
         // SAFETY: the caller runs with AVX-512 F enabled (trait contract).
         unsafe { Zmm(_mm512_max_ps(self.0, b.0)) }
@@ -89,11 +94,54 @@ unsafe impl Lanes for Zmm {
         }
     }
     #[inline(always)]
-    unsafe fn gather(base: *const f32, offs: &[i32; L]) -> Self {
-        // SAFETY: every element readable per the caller; AVX-512 F enabled (trait contract).
+    unsafe fn prefetch(p: *const f32) {
+        // SAFETY: a prefetch never faults; SSE is part of x86-64.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+    }
+    /// The unpack / `shufps` / two `shuf_f32x4` network: 64 shuffles per 256 floats.
+    /// (`vgatherdps` per head dim was ~20 % of the kernel at 16 tokens: gathers are slow on
+    /// this Ice Lake, microcode-mitigated.)
+    #[inline(always)]
+    unsafe fn transpose16(rows: &[*const f32; L], off: usize, dst: *mut f32, stride: usize) {
+        // SAFETY: per the caller; AVX-512 F enabled (trait contract).
         unsafe {
-            let idx = _mm512_loadu_si512(offs.as_ptr().cast());
-            Zmm(_mm512_i32gather_ps::<4>(idx, base.cast()))
+            let mut r = [_mm512_setzero_ps(); L];
+            for (x, p) in r.iter_mut().zip(rows) {
+                *x = _mm512_loadu_ps(p.add(off));
+            }
+            let mut t = [_mm512_setzero_ps(); L];
+            for i in 0..L / 2 {
+                t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            // u[4b + c]: element c (+ 4, 8, 12 in the 128-bit lanes) of rows 4b..4b + 4.
+            let mut u = [_mm512_setzero_ps(); L];
+            for b in 0..4 {
+                let (lo, hi) = (t[4 * b], t[4 * b + 2]);
+                let (lo1, hi1) = (t[4 * b + 1], t[4 * b + 3]);
+                u[4 * b] = _mm512_shuffle_ps::<0x44>(lo, hi);
+                u[4 * b + 1] = _mm512_shuffle_ps::<0xEE>(lo, hi);
+                u[4 * b + 2] = _mm512_shuffle_ps::<0x44>(lo1, hi1);
+                u[4 * b + 3] = _mm512_shuffle_ps::<0xEE>(lo1, hi1);
+            }
+            // v[c] / v[c + 4] (rows 0..8) and v[8 + c] / v[12 + c] (rows 8..16): elements
+            // c, c + 8 and c + 4, c + 12.
+            let mut v = [_mm512_setzero_ps(); L];
+            for h in 0..2 {
+                for c in 0..4 {
+                    let (a, b) = (u[8 * h + c], u[8 * h + 4 + c]);
+                    v[8 * h + c] = _mm512_shuffle_f32x4::<0x88>(a, b);
+                    v[8 * h + 4 + c] = _mm512_shuffle_f32x4::<0xDD>(a, b);
+                }
+            }
+            for c in 0..8 {
+                let (a, b) = (v[c], v[8 + c]);
+                // Columns c and c + 8.
+                let lo = _mm512_shuffle_f32x4::<0x88>(a, b);
+                let hi = _mm512_shuffle_f32x4::<0xDD>(a, b);
+                _mm512_storeu_ps(dst.add(c * stride), lo);
+                _mm512_storeu_ps(dst.add((c + 8) * stride), hi);
+            }
         }
     }
     #[inline(always)]

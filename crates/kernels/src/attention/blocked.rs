@@ -5,7 +5,7 @@
 //! reduction and no per-row scalar bookkeeping. Per KV head, K and V are copied once into
 //! contiguous rows (`dp` floats, `head_dim` padded to whole vectors); the query heads of that KV
 //! head then reuse both (GQA costs no extra packing). Per query tile, `Qᵀ` (`d × QT`) is
-//! gathered once; then per key tile of [`KT`] keys:
+//! transposed once (16 × 16 register transposes); then per key tile of [`KT`] keys:
 //! 1. `Sᵀ = K·Qᵀ` by a register-blocked micro-kernel ([`scores`]: `J` keys × `QV` query vectors
 //!    of accumulators; per head dim `QV` loads of `Qᵀ` and `J` broadcasts of K feed `J·QV`
 //!    FMAs), scaled (and masked) in its epilogue, which also keeps the tile's running max;
@@ -81,15 +81,37 @@ pub(crate) unsafe fn attention<
         d,
         dp,
     };
-    for g in p.kv_heads.clone() {
-        pack_rows(k, g, hkv, d, dp, bufs.kp);
-        pack_rows(v, g, hkv, d, dp, bufs.vp);
+    let tile = |i0: usize| if QV == 2 && n - i0 > L { 2 * L } else { L };
+    let kvs = p.kv_heads.clone();
+    for g in kvs.clone() {
+        // SAFETY: ISA per this function's contract.
+        unsafe { pack_kv::<V>(k, v, g, hkv, d, dp, bufs.kp, bufs.vp) };
         for h in g * group..(g + 1) * group {
+            let last_of_group = h + 1 == (g + 1) * group;
             let mut i0 = 0;
             while i0 < n {
+                let w = tile(i0);
+                // Prefetches, so that the transposes and copies do not wait on cache misses (they
+                // were ~25 % of the kernel at MiniLM's shape, perf, AVX-512): the next query
+                // tile's rows, and during the last query head of a group, a slice of the next
+                // KV head's K and V rows per tile.
+                // SAFETY: ISA per this function's contract; rows and heads in range.
+                unsafe {
+                    if i0 + w < n {
+                        prefetch_rows::<V>(q, i0 + w..(i0 + w + tile(i0 + w)).min(n), h, hq, d);
+                    } else if h + 1 < kvs.end * group {
+                        prefetch_rows::<V>(q, 0..tile(0).min(n), h + 1, hq, d);
+                    }
+                    if last_of_group && g + 1 < kvs.end {
+                        // Both have n rows: this tile's share of them is its own rows.
+                        let rows = i0..(i0 + w).min(n);
+                        prefetch_rows::<V>(k, rows.clone(), g + 1, hkv, d);
+                        prefetch_rows::<V>(v, rows, g + 1, hkv, d);
+                    }
+                }
                 // SAFETY: forwarded contract; buffers sized above for `QV` vectors.
                 i0 += unsafe {
-                    if QV == 2 && n - i0 > L {
+                    if w == 2 * L {
                         query_tile::<V, 2, J2, R, C>(q, p, mask, h, i0, &mut bufs, out)
                     } else {
                         query_tile::<V, 1, J1, R, C>(q, p, mask, h, i0, &mut bufs, out)
@@ -97,6 +119,32 @@ pub(crate) unsafe fn attention<
                 };
             }
         }
+    }
+}
+
+/// Prefetches rows `rows` of head `h` of a token-major `x` (`heads · d` floats per token).
+///
+/// # Safety
+/// `V`'s ISA enabled.
+#[inline(always)]
+unsafe fn prefetch_rows<V: Lanes>(
+    x: &[f32],
+    rows: std::ops::Range<usize>,
+    h: usize,
+    heads: usize,
+    d: usize,
+) {
+    for i in rows {
+        let r = &x[(i * heads + h) * d..][..d];
+        // Every 64-byte line of the row, also when the row does not start on a line.
+        let mut c = 0;
+        while c < d {
+            // SAFETY: `c < d`: inside the row; ISA per the caller.
+            unsafe { V::prefetch(r.as_ptr().add(c)) };
+            c += 16;
+        }
+        // SAFETY: as above.
+        unsafe { V::prefetch(r.as_ptr().add(d - 1)) };
     }
 }
 
@@ -112,13 +160,58 @@ struct Bufs<'a> {
     dp: usize,
 }
 
-/// `rows[j·dp + e] = X[j][g][e]`, rows padded with zeros to `dp` (a multiple of `L`).
-fn pack_rows(x: &[f32], g: usize, hkv: usize, d: usize, dp: usize, rows: &mut [f32]) {
-    for (j, row) in rows.chunks_exact_mut(dp).enumerate() {
-        row[..d].copy_from_slice(&x[(j * hkv + g) * d..][..d]);
-        row[d..].fill(0.0);
+/// `kp[j·dp + e] = K[j][g][e]` and `vp[j·dp + e] = V[j][g][e]`, rows padded with zeros to
+/// `dp` (a multiple of `L`).
+///
+/// The source rows are `hkv·d` floats apart and usually not cached (the QKV projection wrote
+/// them a while ago): a plain copy (which LLVM turns into a `memcpy` call per row) waited on
+/// their misses, ~18 % of the kernel at MiniLM's shape (perf, AVX-512). So K and V are copied in
+/// one loop, [`PREFETCH_ROWS`] rows behind a prefetch.
+///
+/// # Safety
+/// `V`'s ISA enabled.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // two sources, two destinations, the head and its shape
+unsafe fn pack_kv<V: Lanes>(
+    k: &[f32],
+    v: &[f32],
+    g: usize,
+    hkv: usize,
+    d: usize,
+    dp: usize,
+    kp: &mut [f32],
+    vp: &mut [f32],
+) {
+    let n = kp.len() / dp;
+    let full = d / L * L;
+    for j in 0..n {
+        let at = |j: usize| (j * hkv + g) * d;
+        if j + PREFETCH_ROWS < n {
+            // SAFETY: ISA per this function's contract.
+            unsafe {
+                prefetch_rows::<V>(k, j + PREFETCH_ROWS..j + PREFETCH_ROWS + 1, g, hkv, d);
+                prefetch_rows::<V>(v, j + PREFETCH_ROWS..j + PREFETCH_ROWS + 1, g, hkv, d);
+            }
+        }
+        let (ks, vs) = (&k[at(j)..][..d], &v[at(j)..][..d]);
+        let (kr, vr) = (&mut kp[j * dp..][..dp], &mut vp[j * dp..][..dp]);
+        for c in (0..full).step_by(L) {
+            // SAFETY: `c + L <= d` floats of the sources and of the rows (`d <= dp`).
+            unsafe {
+                V::load(ks.as_ptr().add(c)).store(kr.as_mut_ptr().add(c));
+                V::load(vs.as_ptr().add(c)).store(vr.as_mut_ptr().add(c));
+            }
+        }
+        for e in full..d {
+            (kr[e], vr[e]) = (ks[e], vs[e]);
+        }
+        kr[d..].fill(0.0);
+        vr[d..].fill(0.0);
     }
 }
+
+/// How far ahead [`pack_kv`] and the query tiles prefetch (rows).
+const PREFETCH_ROWS: usize = 8;
 
 /// Queries `i0..i0 + 16·QV` (clamped: lanes past the end repeat the last query, discarded) of
 /// query head `h`. Returns the lanes of the tile.
@@ -140,15 +233,15 @@ unsafe fn query_tile<V: Lanes, const QV: usize, const J: usize, const R: usize, 
     let rows = (n - i0).min(qt);
     let row = |lane: usize| (i0 + lane).min(n - 1);
     // SAFETY: ISA per this function's contract; `qt` holds d·QT floats.
-    unsafe { gather_qt::<V, QV>(q, |lane| (row(lane) * hq + h) * d, d, b.qt) };
+    unsafe { pack_qt::<V, QV>(q, |lane| (row(lane) * hq + h) * d, d, b.qt) };
     // Visible key ranges, per lane as floats (exact: keys < 2^24, see `check_args`). They grow
     // with the query, so the tile sees the first query's start to the last one's end, and every
     // query sees all of `t0..t0 + nk` if the last query sees its start and the first its end.
     let vis = |lane: usize| p.visible_keys(row(lane));
     let (lo_first, hi_first) = vis(0);
     let (lo_last, hi_last) = vis(rows - 1);
-    // SAFETY (this block and the loop below): ISA per this function's contract; every pointer
-    // stays inside the buffers sized by `attention` (`s` KT·QT, `o` QT·dp, K/V rows n·dp).
+    // SAFETY: ISA per this function's contract; every pointer stays inside the buffers sized
+    // by `attention` (`s` KT·QT, `o` QT·dp, K/V rows n·dp).
     unsafe {
         let (mut lo, mut hi) = ([0.0f32; QT_MAX], [0.0f32; QT_MAX]);
         for lane in 0..qt {
@@ -214,13 +307,21 @@ unsafe fn query_tile<V: Lanes, const QV: usize, const J: usize, const R: usize, 
         for (vq, x) in l.iter().enumerate() {
             x.store(lsum.as_mut_ptr().add(vq * L));
         }
+        let full = d / L * L;
         for (r, &lr) in lsum[..rows].iter().enumerate() {
             let dst = &mut out[((i0 + r) * hq + h) * d..][..d];
             let src = &b.o[r * dp..r * dp + d];
             if lr == 0.0 {
                 dst.fill(0.0);
             } else {
-                for (y, &x) in dst.iter_mut().zip(src) {
+                // Whole vectors (LLVM's own loop used half-width divides and twice the stores).
+                let lv = V::splat(lr);
+                for c in (0..full).step_by(L) {
+                    V::load(src.as_ptr().add(c))
+                        .div(lv)
+                        .store(dst.as_mut_ptr().add(c));
+                }
+                for (y, &x) in dst[full..].iter_mut().zip(&src[full..]) {
                     *y = x / lr;
                 }
             }
@@ -229,34 +330,30 @@ unsafe fn query_tile<V: Lanes, const QV: usize, const J: usize, const R: usize, 
     qt
 }
 
-/// `qt[e·QT + lane] = q[row_off(lane) + e]` for the tile's `16·QV` lanes.
+/// `qt[e·QT + lane] = q[row_off(lane) + e]` for the tile's `16·QV` lanes: 16 × 16 transposes
+/// of the rows, the head-dim tail element by element.
 ///
 /// # Safety
 /// `V`'s ISA enabled; `row_off(lane) + d <= q.len()`; `qt` holds `d·QT` floats.
 #[inline(always)]
-unsafe fn gather_qt<V: Lanes, const QV: usize>(
+unsafe fn pack_qt<V: Lanes, const QV: usize>(
     q: &[f32],
     row_off: impl Fn(usize) -> usize,
     d: usize,
     qt: &mut [f32],
 ) {
     let w = QV * L;
-    if q.len() <= i32::MAX as usize {
-        let offs: [[i32; L]; QV] =
-            std::array::from_fn(|v| std::array::from_fn(|i| row_off(v * L + i) as i32));
-        for e in 0..d {
-            for (v, off) in offs.iter().enumerate() {
-                // SAFETY: every offset + e < q.len() (caller); `qt` row e has QT floats.
-                unsafe {
-                    V::gather(q.as_ptr().add(e), off).store(qt.as_mut_ptr().add(e * w + v * L))
-                };
-            }
+    let full = d / L * L;
+    for v in 0..QV {
+        let rows: [&[f32]; L] = std::array::from_fn(|i| &q[row_off(v * L + i)..][..d]);
+        let ptrs = rows.map(|r| r.as_ptr());
+        for c in (0..full).step_by(L) {
+            // SAFETY: `c + 16 <= d` floats of every row; rows c..c + 16 of `qt`, lanes v·L..
+            unsafe { V::transpose16(&ptrs, c, qt.as_mut_ptr().add(c * w + v * L), w) };
         }
-    } else {
-        for lane in 0..w {
-            let src = &q[row_off(lane)..][..d];
-            for (e, &x) in src.iter().enumerate() {
-                qt[e * w + lane] = x;
+        for e in full..d {
+            for (i, r) in rows.iter().enumerate() {
+                qt[e * w + v * L + i] = r[e];
             }
         }
     }
@@ -297,17 +394,18 @@ unsafe fn scores<V: Lanes, const QV: usize, const J: usize>(
     // SAFETY: the caller's contract covers every access.
     unsafe {
         let mut acc = [[V::zero(); QV]; J];
-        for e in 0..d {
-            let mut qv = [V::zero(); QV];
-            for (vq, x) in qv.iter_mut().enumerate() {
-                *x = V::load(qt.add(e * w + vq * L));
+        // Unrolled by 4 so the `J` key-row pointers advance once per 4 head dims (LLVM keeps
+        // one pointer per key row; their increments competed with the FMAs for ports).
+        let mut e = 0;
+        while e + 4 <= d {
+            for u in 0..4 {
+                qk_step(&mut acc, qt.add((e + u) * w), kp.add(e + u), dp);
             }
-            for jx in 0..J {
-                let kb = V::splat(*kp.add(jx * dp + e));
-                for vq in 0..QV {
-                    acc[jx][vq] = V::fma(qv[vq], kb, acc[jx][vq]);
-                }
-            }
+            e += 4;
+        }
+        while e < d {
+            qk_step(&mut acc, qt.add(e * w), kp.add(e), dp);
+            e += 1;
         }
         let ninf = V::splat(f32::NEG_INFINITY);
         for jx in 0..J {
@@ -329,6 +427,33 @@ unsafe fn scores<V: Lanes, const QV: usize, const J: usize>(
         }
     }
     J
+}
+
+/// One head dim of [`scores`]: `acc[jx][vq] += Qᵀ[e][vq] · K[jx][e]`.
+///
+/// # Safety
+/// `qe .. + QV·L` readable; `ke + jx·dp` readable for `jx < J`; `V`'s ISA enabled.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // `jx`, `vq` index the accumulators and vectors alike
+unsafe fn qk_step<V: Lanes, const QV: usize, const J: usize>(
+    acc: &mut [[V; QV]; J],
+    qe: *const f32,
+    ke: *const f32,
+    dp: usize,
+) {
+    // SAFETY: the caller's contract covers every access.
+    unsafe {
+        let mut qv = [V::zero(); QV];
+        for (vq, x) in qv.iter_mut().enumerate() {
+            *x = V::load(qe.add(vq * L));
+        }
+        for jx in 0..J {
+            let kb = V::splat(*ke.add(jx * dp));
+            for vq in 0..QV {
+                acc[jx][vq] = V::fma(qv[vq], kb, acc[jx][vq]);
+            }
+        }
+    }
 }
 
 /// `P = e^(x - m)` in place over one query vector's `nk` scores (`sp + j·stride`); returns their

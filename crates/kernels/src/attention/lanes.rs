@@ -36,6 +36,8 @@ pub(crate) unsafe trait Lanes: Copy {
     unsafe fn add(self, b: Self) -> Self;
     /// `self - b`.
     unsafe fn sub(self, b: Self) -> Self;
+    /// `self / b` (correctly rounded).
+    unsafe fn div(self, b: Self) -> Self;
     /// Lane-wise max (inputs are never NaN here).
     unsafe fn max(self, b: Self) -> Self;
     /// `from_bits((bits(self) + 127) << 23)`: 2^n from `1.5·2^23 + n` (see [`crate::math::exp`]).
@@ -59,16 +61,22 @@ pub(crate) unsafe trait Lanes: Copy {
                 .keep_ge(x, Self::splat(crate::math::EXP_MIN), Self::zero())
         }
     }
-    /// Lane `i` is `*base.add(offs[i])`.
+    /// A hint to bring the cache line of `p` into L1 (no-op by default).
+    #[inline(always)]
+    unsafe fn prefetch(p: *const f32) {
+        let _ = p;
+    }
+    /// `dst[e·stride + i] = rows[i][off + e]` for `i, e < 16`: a 16 × 16 transpose.
     ///
     /// # Safety
-    /// Every `base + offs[i]` readable.
+    /// `rows[i] + off .. + 16` readable; `dst + e·stride .. + 16` writable for `e < 16`.
     #[inline(always)]
-    unsafe fn gather(base: *const f32, offs: &[i32; L]) -> Self {
-        // SAFETY: the caller guarantees every element readable; the array is L floats.
-        unsafe {
-            let a: [f32; L] = std::array::from_fn(|i| *base.add(offs[i] as usize));
-            Self::load(a.as_ptr())
+    unsafe fn transpose16(rows: &[*const f32; L], off: usize, dst: *mut f32, stride: usize) {
+        for (i, r) in rows.iter().enumerate() {
+            for e in 0..L {
+                // SAFETY: per the caller.
+                unsafe { *dst.add(e * stride + i) = *r.add(off + e) };
+            }
         }
     }
 }
@@ -151,6 +159,10 @@ unsafe impl Lanes for Scalar {
         Scalar(std::array::from_fn(|i| self.0[i] - b.0[i]))
     }
     #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        Scalar(std::array::from_fn(|i| self.0[i] / b.0[i]))
+    }
+    #[inline(always)]
     unsafe fn max(self, b: Self) -> Self {
         Scalar(std::array::from_fn(|i| {
             if self.0[i] > b.0[i] {
@@ -215,8 +227,8 @@ pub(crate) mod tests {
         }
         xs.resize(xs.len().next_multiple_of(L), -1.0);
         for c in xs.chunks_exact(L) {
-            // SAFETY: `c` is L floats; ISA per the caller.
             let mut got = [0.0f32; L];
+            // SAFETY: `c` and `got` are L floats; ISA per the caller.
             unsafe { exp_nonpos(V::load(c.as_ptr())).store(got.as_mut_ptr()) };
             for (g, &v) in got.iter().zip(c) {
                 let want = if v == f32::NEG_INFINITY {

@@ -11,7 +11,7 @@ use std::arch::aarch64::*;
 
 use super::AttentionParams;
 use super::blocked;
-use super::lanes::{L, Lanes};
+use super::lanes::Lanes;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Q4([float32x4_t; 4]);
@@ -62,6 +62,11 @@ unsafe impl Lanes for Q4 {
     unsafe fn sub(self, b: Self) -> Self {
         // SAFETY: the caller runs with NEON enabled (trait contract).
         unsafe { Q4(std::array::from_fn(|i| vsubq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vdivq_f32(self.0[i], b.0[i]))) }
     }
     #[inline(always)]
     unsafe fn max(self, b: Self) -> Self {

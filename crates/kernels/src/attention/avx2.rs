@@ -1,8 +1,8 @@
 //! AVX2 attention: two ymm per [`Lanes`] vector.
 //!
-//! Tile: 4 query rows × 1 score vector (16 keys) = 8 ymm accumulators for `Q·Kᵀ` (per head dim
-//! 2 panel loads + 4 broadcasts for 8 FMAs) and 4 rows × 1 output vector for `P·V`, within the
-//! 16 ymm registers.
+//! Tiles: query tiles of 16 lanes (two ymm). `Q·Kᵀ`: 6 keys × 1 query vector = 12 ymm
+//! accumulators (per head dim 2 `Qᵀ` loads + 6 broadcasts for 12 FMAs); `P·V`: 6 rows × 1 output
+//! vector = 12 ymm (per key 2 V loads + 6 broadcasts), within the 16 ymm registers.
 
 use std::arch::x86_64::*;
 

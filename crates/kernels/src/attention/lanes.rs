@@ -87,7 +87,7 @@ pub(crate) unsafe trait Lanes: Copy {
 /// Every argument attention exponentiates is `x - max <= 0` or `-inf`, where `math::exp`'s
 /// upper clamp is a no-op and its lower clamp only matters for lanes its final select zeroes
 /// anyway; `-n·c + r` as one `fnma` is the same rounding as `(-n)·c + r`. So this drops two
-/// clamps and a negation (21 → 17 operations, 15 on AVX-512 with `vscalefps` behind a zeroing
+/// clamps and a negation (21 → 17 operations, 14 on AVX-512 with `vscalefps` behind a zeroing
 /// mask) and is still `math::exp` bit for bit there (unit-tested per tier).
 ///
 /// # Safety

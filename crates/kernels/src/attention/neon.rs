@@ -1,8 +1,8 @@
 //! NEON attention: four `float32x4_t` per [`Lanes`] vector.
 //!
-//! Tile: 4 query rows × 1 score vector (16 keys) = 16 q-register accumulators for `Q·Kᵀ` (per
-//! head dim 4 panel loads + 4 broadcasts for 16 FMAs) and 4 rows × 1 output vector for `P·V`,
-//! ~21 of the 32 registers.
+//! Tiles: query tiles of 16 lanes (four q registers). `Q·Kᵀ`: 6 keys × 1 query vector = 24
+//! accumulators (per head dim 4 `Qᵀ` loads + 6 broadcasts); `P·V`: 6 rows × 1 output vector = 24
+//! (per key 4 V loads + 6 broadcasts); ~29 of the 32 registers.
 //!
 //! NOTE: type-checked with `cargo check --target aarch64-unknown-linux-gnu` and run under qemu
 //! by `scripts/test.sh`; not timed on aarch64 hardware.

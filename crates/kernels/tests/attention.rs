@@ -1,5 +1,6 @@
 //! Attention against an f64 reference: GQA, causal, sliding window, padding mask, head split;
-//! sequences across several 64-key tiles and query-tile tails; the same bits on every ISA.
+//! sequences across several 64-key tiles and 16/32-query tiles and their tails (0, 1, odd and
+//! prime lengths); the same bits on every ISA.
 
 mod common;
 
@@ -87,19 +88,26 @@ proptest! {
     }
 }
 
-/// Sequence lengths around the kernel's tiles (64 keys, 1–8 query rows): 0, 1, primes, odd,
-/// tile edges.
+/// Sequence lengths around the kernel's tiles (64 keys; query tiles of 16 or 32 lanes): 0, 1,
+/// primes, odd, tile edges.
 fn seq_len() -> impl Strategy<Value = usize> {
     prop_oneof![
         Just(0usize),
         Just(1),
         Just(2),
         Just(7),
+        Just(15),
+        Just(16),
+        Just(17),
         Just(31),
+        Just(32),
+        Just(33),
+        Just(47),
         Just(63),
         Just(64),
         Just(65),
         Just(97),
+        Just(113),
         Just(128),
         Just(131),
         Just(200),
@@ -107,11 +115,11 @@ fn seq_len() -> impl Strategy<Value = usize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(40))]
 
     #[test]
     fn long_sequences_match_f64_and_every_isa_gives_the_same_bits(
-        seq in seq_len(), hkv in 1..=2usize, group in 1..=2usize,
+        seq in seq_len(), hkv in 1..=2usize, group in 1..=3usize,
         d in prop_oneof![Just(1usize), Just(16), Just(32), Just(40), Just(64), Just(67)],
         causal in any::<bool>(), window in prop::option::of(1..=90usize), pad in 0..=70usize,
         use_mask in any::<bool>(), seed in any::<u64>(),

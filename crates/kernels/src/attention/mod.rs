@@ -6,16 +6,20 @@
 //! query heads of the KV heads in `kv_heads`, so the runtime may split heads across threads.
 //! Masks: causal, a bidirectional sliding window, and an additive per-key mask (padding).
 //!
-//! This family owns its bodies: `blocked.rs` is the flash-style kernel (query tiles × key tiles,
-//! online softmax, register-blocked `Q·Kᵀ` and `P·V` micro-kernels), written once over the
-//! 16-lane vector of `lanes.rs`; `avx512.rs`, `avx2.rs`, `neon.rs` implement that vector with
-//! intrinsics and pick their tile shape; `scalar.rs` is the oracle. The module imports nothing
+//! This family owns its bodies: `blocked.rs` is the flash-style kernel (query tiles along the
+//! lanes × key tiles, lane-wise online softmax, register-blocked `Kᵀ·Q` and `P·V`
+//! micro-kernels), written once over the 16-lane vector of `lanes.rs`; `avx512.rs`, `avx2.rs`,
+//! `neon.rs` implement that vector with intrinsics and pick their tile shape; `scalar.rs` is the
+//! oracle. The module imports nothing
 //! from the other families; its table is a `PerIsa` of [`AttentionFn`]s filled from its tier
 //! modules, picked by the [`Kernels`] token (the registry, `isa`, imports nothing of it). Results are bit-identical across ISAs.
 //!
 //! The earlier per-query kernel (K transposed per head, all scores of one or two queries, then
 //! softmax, then `P·V`) ran MiniLM passages' attention at ~30 GFLOP/s per core on Zen 4 (42 % of
-//! a pass); it re-read every K and V row once per query (pair) and was load-bound.
+//! a pass); it re-read every K and V row once per query (pair) and was load-bound. The first
+//! blocked kernel (keys along the lanes, 8-query tiles) reached ~47 GFLOP/s per core on the Ice
+//! Lake server, spending a third of its time on per-row horizontal reductions, scalar softmax
+//! bookkeeping and the K transpose; see docs/PERFORMANCE.md for the current kernel.
 
 use std::ops::Range;
 
@@ -120,12 +124,13 @@ impl Kernels {
 /// module](crate::attention)).
 ///
 /// `inputs.mask` is an optional additive per-key mask (`0` or `-inf` for padding). `scratch`
-/// holds the packed K/V panels and the tiles (about `2 · seq · head_dim` floats) and is reused
-/// across calls. A query with no visible key gets zeros.
+/// holds the packed K/V rows and the tiles (about `2 · seq · head_dim` floats plus `Qᵀ`, scores
+/// and outputs of one 32-query tile) and is reused across calls. A query with no visible key gets
+/// zeros.
 ///
 /// # Panics
-/// On shape mismatches, `n_heads % n_kv_heads != 0`, `head_dim == 0`, `window == Some(0)` or a
-/// bad `kv_heads`.
+/// On shape mismatches, `n_heads % n_kv_heads != 0`, `head_dim == 0`, `window == Some(0)`, a
+/// bad `kv_heads` or `seq >= 2^24`.
 pub fn attention(
     inputs: AttentionInputs<'_>,
     p: &AttentionParams,
@@ -138,8 +143,8 @@ pub fn attention(
 /// The checks every [`AttentionFn`] relies on.
 ///
 /// # Panics
-/// On shape mismatches, `n_heads % n_kv_heads != 0`, `head_dim == 0`, `window == Some(0)` or a
-/// bad `kv_heads`.
+/// On shape mismatches, `n_heads % n_kv_heads != 0`, `head_dim == 0`, `window == Some(0)`, a
+/// bad `kv_heads` or `seq >= 2^24`.
 pub(crate) fn check_args(
     q: &[f32],
     k: &[f32],
@@ -154,6 +159,8 @@ pub(crate) fn check_args(
     );
     assert!(p.head_dim > 0, "attention: head_dim must be > 0");
     assert!(p.window != Some(0), "attention: window must be >= 1");
+    // The blocked kernel compares key indices as f32 lanes, exact below 2^24.
+    assert!(p.seq < 1 << 24, "attention: seq must be < 2^24");
     assert!(
         p.kv_heads.start <= p.kv_heads.end && p.kv_heads.end <= p.n_kv_heads,
         "attention: bad kv_heads range"

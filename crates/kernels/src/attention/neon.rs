@@ -1,8 +1,8 @@
 //! NEON attention: four `float32x4_t` per [`Lanes`] vector.
 //!
-//! Tile: 4 query rows × 1 score vector (16 keys) = 16 q-register accumulators for `Q·Kᵀ` (per
-//! head dim 4 panel loads + 4 broadcasts for 16 FMAs) and 4 rows × 1 output vector for `P·V`,
-//! ~21 of the 32 registers.
+//! Tiles: query tiles of 16 lanes (four q registers). `Q·Kᵀ`: 6 keys × 1 query vector = 24
+//! accumulators (per head dim 4 `Qᵀ` loads + 6 broadcasts); `P·V`: 6 rows × 1 output vector = 24
+//! (per key 4 V loads + 6 broadcasts); ~29 of the 32 registers.
 //!
 //! NOTE: type-checked with `cargo check --target aarch64-unknown-linux-gnu` and run under qemu
 //! by `scripts/test.sh`; not timed on aarch64 hardware.
@@ -11,7 +11,7 @@ use std::arch::aarch64::*;
 
 use super::AttentionParams;
 use super::blocked;
-use super::lanes::{L, Lanes};
+use super::lanes::Lanes;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Q4([float32x4_t; 4]);
@@ -64,14 +64,31 @@ unsafe impl Lanes for Q4 {
         unsafe { Q4(std::array::from_fn(|i| vsubq_f32(self.0[i], b.0[i]))) }
     }
     #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe { Q4(std::array::from_fn(|i| vdivq_f32(self.0[i], b.0[i]))) }
+    }
+    #[inline(always)]
     unsafe fn max(self, b: Self) -> Self {
         // SAFETY: the caller runs with NEON enabled (trait contract).
         unsafe { Q4(std::array::from_fn(|i| vmaxq_f32(self.0[i], b.0[i]))) }
     }
     #[inline(always)]
-    unsafe fn min(self, b: Self) -> Self {
+    unsafe fn fnma(a: Self, b: Self, c: Self) -> Self {
         // SAFETY: the caller runs with NEON enabled (trait contract).
-        unsafe { Q4(std::array::from_fn(|i| vminq_f32(self.0[i], b.0[i]))) }
+        unsafe {
+            // vfmsq_f32(c, a, b) = c - a·b, fused.
+            Q4(std::array::from_fn(|i| vfmsq_f32(c.0[i], a.0[i], b.0[i])))
+        }
+    }
+    #[inline(always)]
+    unsafe fn keep_ge(self, a: Self, b: Self, other: Self) -> Self {
+        // SAFETY: the caller runs with NEON enabled (trait contract).
+        unsafe {
+            Q4(std::array::from_fn(|i| {
+                vbslq_f32(vcgeq_f32(a.0[i], b.0[i]), self.0[i], other.0[i])
+            }))
+        }
     }
     #[inline(always)]
     unsafe fn pow2n(self) -> Self {
@@ -83,29 +100,6 @@ unsafe impl Lanes for Q4 {
                     vdupq_n_u32(127),
                 )))
             }))
-        }
-    }
-    #[inline(always)]
-    unsafe fn zero_below(self, x: Self, t: f32) -> Self {
-        // SAFETY: the caller runs with NEON enabled (trait contract).
-        unsafe {
-            Q4(std::array::from_fn(|i| {
-                vreinterpretq_f32_u32(vbicq_u32(
-                    vreinterpretq_u32_f32(self.0[i]),
-                    vcltq_f32(x.0[i], vdupq_n_f32(t)),
-                ))
-            }))
-        }
-    }
-    #[inline(always)]
-    unsafe fn to_array(self) -> [f32; L] {
-        // SAFETY: the caller runs with NEON enabled (trait contract).
-        unsafe {
-            let mut a = [0.0f32; L];
-            for (i, &v) in self.0.iter().enumerate() {
-                vst1q_f32(a.as_mut_ptr().add(4 * i), v);
-            }
-            a
         }
     }
 }
@@ -125,5 +119,5 @@ pub(crate) unsafe fn attention(
     scratch: &mut Vec<f32>,
 ) {
     // SAFETY: forwarded contract; NEON is enabled here.
-    unsafe { blocked::attention::<Q4, 4, 1, 1>(q, k, v, p, mask, out, scratch) }
+    unsafe { blocked::attention::<Q4, 1, 6, 1, 6, 1>(q, k, v, p, mask, out, scratch) }
 }

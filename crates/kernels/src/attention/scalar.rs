@@ -18,5 +18,5 @@ pub(crate) unsafe fn attention(
     scratch: &mut Vec<f32>,
 ) {
     // SAFETY: forwarded contract; `Scalar` needs no ISA features.
-    unsafe { blocked::attention::<Scalar, 2, 1, 1>(q, k, v, p, mask, out, scratch) }
+    unsafe { blocked::attention::<Scalar, 1, 4, 1, 2, 1>(q, k, v, p, mask, out, scratch) }
 }

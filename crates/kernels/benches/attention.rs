@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use ggufembed_kernels::{AttentionParams, Isa, kernels_for};
+use ggufembed_kernels::{AttentionInputs, AttentionParams, Isa, kernels_for};
 
 #[cfg(target_arch = "x86_64")]
 mod probe {
@@ -170,7 +170,17 @@ fn main() {
                 b.iter_custom(|iters| {
                     let t = Clock::now();
                     for _ in 0..iters {
-                        kern.attention(&q, &k, &v, p, None, &mut out, &mut scratch);
+                        kern.attention(
+                            AttentionInputs {
+                                q: &q,
+                                k: &k,
+                                v: &v,
+                                mask: None,
+                            },
+                            p,
+                            &mut out,
+                            &mut scratch,
+                        );
                     }
                     let e = t.elapsed();
                     record(&mut med, e, iters);

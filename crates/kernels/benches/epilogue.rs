@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use ggufembed_kernels::{Isa, QuantizedActivations, kernels_for};
+use ggufembed_kernels::{Isa, NormParams, QuantizedActivations, kernels_for};
 
 /// CPU time of the calling thread (Linux), wall time elsewhere.
 struct Clock(Option<u64>, Instant);
@@ -115,9 +115,11 @@ fn main() {
                         black_box(&mut y),
                         &res,
                         d,
-                        &gamma,
-                        Some(&beta),
-                        1e-12,
+                        NormParams {
+                            gamma: &gamma,
+                            beta: Some(&beta),
+                            eps: 1e-12,
+                        },
                         &mut qa,
                     )
                 })

@@ -277,15 +277,15 @@ proptest! {
     ) {
         let mut qa = QuantizedActivations::new();
         let mut want = vec![0.0f32; m * n];
-        scalar().gemm_q8_0(&x, m, k, &w, n, bias.as_deref(), &mut want, &mut qa);
+        scalar().gemm_q8_0(&x, m, k, WeightRows::new(&w[..], n, bias.as_deref()), &mut want, &mut qa);
         let n0 = a % (n + 1);
         for (isa, kern) in isas() {
             let mut y = vec![f32::NAN; m * n];
-            kern.gemm_q8_0(&x, m, k, &w, n, bias.as_deref(), &mut y, &mut qa);
+            kern.gemm_q8_0(&x, m, k, WeightRows::new(&w[..], n, bias.as_deref()), &mut y, &mut qa);
             prop_assert!(y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
                 "{isa}: differs from scalar (m={m} k={k} n={n})");
             let mut part = vec![-7.0f32; m * n];
-            kern.gemm_q8_0_cols(&qa, &w, n, bias.as_deref(), n0, n, &mut part);
+            kern.gemm_q8_0_cols(&qa, WeightRows::new(&w[..], n, bias.as_deref()).cols(n0, n), &mut part);
             for (i, (&p, &f)) in part.iter().zip(&want).enumerate() {
                 let want = if i % n >= n0 { f } else { -7.0 };
                 prop_assert_eq!(p.to_bits(), want.to_bits(), "{} cols {}.. at {}", isa, n0, i);

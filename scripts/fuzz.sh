@@ -16,6 +16,12 @@
 # executions (-max_total_time=SECONDS still caps it).
 # FUZZ_SANITIZER=address|none (default address for one target, none for `ci`). cargo-fuzz
 # needs nightly-only flags; on a stable toolchain RUSTC_BOOTSTRAP=1 lets them through.
+# FUZZ_TRACE_COMPARES=0 builds without comparison tracing (`cargo fuzz --no-trace-compares`,
+# in its own fuzz/target/no-trace-compares/ so the default build stays warm): 2-3x the
+# executions per second for the tokenizer targets, whose Unicode table searches are most of
+# an execution's traced comparisons; less guidance for the mutator on value comparisons.
+# FUZZ_TIMEOUT: seconds one execution may take before it counts as a hang (default 1, the
+# issue's bound; docs/SECURITY.md has the slowest input measured per target).
 # cargo-fuzz is installed (`cargo install cargo-fuzz --locked`) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,16 +61,23 @@ max_len() {
     esac
 }
 
+# The build flags FUZZ_TRACE_COMPARES asks for (none by default).
+build_flags=()
+if [ "${FUZZ_TRACE_COMPARES:-1}" = 0 ]; then
+    build_flags=(--no-trace-compares --target-dir target/no-trace-compares)
+fi
+
 # fuzz_one TARGET SECONDS SANITIZER CORPUS: runs one of fuzz/'s targets.
 fuzz_one() {
     local target=$1 seconds=$2 sanitizer=$3 corpus=$4 extra
     read -ra extra <<< "${FUZZ_ARGS:-}"
     mkdir -p "fuzz/$corpus" "fuzz/artifacts/$target"
     (cd fuzz &&
-        RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer "$sanitizer" "$target" "$corpus" \
-            "seeds/$target" -- -max_total_time="$seconds" -max_len="$(max_len "$target")" \
-            -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -seed="${FUZZ_SEED:-0}" \
-            -artifact_prefix="artifacts/$target/" "${extra[@]}")
+        RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer "$sanitizer" "${build_flags[@]}" "$target" \
+            "$corpus" "seeds/$target" -- -max_total_time="$seconds" \
+            -max_len="$(max_len "$target")" -timeout="${FUZZ_TIMEOUT:-1}" -rss_limit_mb=2048 \
+            -print_final_stats=1 -seed="${FUZZ_SEED:-0}" -artifact_prefix="artifacts/$target/" \
+            "${extra[@]}")
 }
 
 case "${1:-600}" in
@@ -78,7 +91,7 @@ case "${1:-600}" in
         # same sequence, longer the faster it is). FUZZ_SEED=0 is libFuzzer's random seed.
         export FUZZ_SEED=${FUZZ_SEED:-1}
         t0=$(date +%s)
-        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer "$sanitizer")
+        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer "$sanitizer" "${build_flags[@]}")
         echo "fuzz: built every target in $(($(date +%s) - t0)) s" >&2
         for t in "${targets[@]}"; do
             # A scratch corpus: the committed seeds are read, never written.

@@ -16,16 +16,26 @@ pub fn text(data: &[u8]) -> Option<String> {
     }
 }
 
+/// A tokenizer with what every check compares against, computed once: the ids of the empty
+/// text (the special tokens every sequence gets).
+pub struct Fixture {
+    tok: Tokenizer,
+    empty: Vec<u32>,
+}
+
 /// The tokenizer of a committed vocabulary-only GGUF (`fuzz/dicts/`).
-pub fn tokenizer(bytes: &[u8]) -> Tokenizer {
+pub fn tokenizer(bytes: &[u8]) -> Fixture {
     let file = GgufFile::from_bytes(bytes).expect("the committed dictionary parses");
-    Tokenizer::from_gguf(&file).expect("the committed dictionary builds a tokenizer")
+    let tok = Tokenizer::from_gguf(&file).expect("the committed dictionary builds a tokenizer");
+    let empty = tok.encode("").expect("encode accepts the empty text");
+    Fixture { tok, empty }
 }
 
 /// Tokenizes `data` (see [`text`]); the first byte also picks a `max_len` in 0..32. Asserts:
 /// no error on any text, ids below the vocabulary size, the special ids where the tokenizer
 /// puts them, and truncation to `max_len` keeping the beginning and the final special token.
-pub fn check_tokenizer(tok: &Tokenizer, data: &[u8]) {
+pub fn check_tokenizer(fixture: &Fixture, data: &[u8]) {
+    let Fixture { tok, empty } = fixture;
     let Some(text) = text(data) else { return };
     let ids = tok.encode(&text).expect("encode accepts any text");
     let n_vocab = tok.vocab_size();
@@ -34,7 +44,6 @@ pub fn check_tokenizer(tok: &Tokenizer, data: &[u8]) {
         "an id outside the vocabulary of {n_vocab}: {ids:?}"
     );
     let special = tok.special_ids();
-    let empty = tok.encode("").expect("encode accepts the empty text");
     // The ids every text gets: `[bos] … [eos]` where the tokenizer adds them.
     if let (Some(&first), true) = (empty.first(), empty.len() == 2) {
         assert_eq!(ids.first(), Some(&first), "the first special id moved");

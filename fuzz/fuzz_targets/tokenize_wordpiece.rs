@@ -7,10 +7,9 @@ mod common;
 
 use std::sync::LazyLock;
 
-use ggufembed_runtime::Tokenizer;
 use libfuzzer_sys::fuzz_target;
 
-static TOKENIZER: LazyLock<Tokenizer> =
+static TOKENIZER: LazyLock<common::Fixture> =
     LazyLock::new(|| common::tokenizer(include_bytes!("../dicts/wordpiece.gguf")));
 
 fuzz_target!(|data: &[u8]| common::check_tokenizer(&TOKENIZER, data));

@@ -1,35 +1,26 @@
 //! Writes the seed corpora and dictionaries of the fuzz crate (`fuzz/`, see docs/SECURITY.md):
 //!
-//! - `fuzz/models/tiny-bert-{f32,q8_0}.gguf`: tiny valid BERTs (a few KB: width 32, one layer,
-//!   16 positions, the testkit's 36-piece vocabulary), loaded by `embed_tiny` and the seeds of
-//!   `open_model`, with one variant per registered architecture name (`general.architecture`
-//!   renamed, so mutations reach every architecture's metadata checks), and a narrower F32
-//!   one (width 8, 8 positions: 4 KB, most of it metadata) seeding `open_model`;
+//! - `fuzz/models/`: tiny valid models of every registered architecture (a few KB each:
+//!   width 32, one or two layers, 16 positions, vocabularies of 30-40 pieces; see
+//!   `ggufembed_testkit::tiny_arch`): BERT (F32 and Q8_0), the BERT reranker, gemma-embedding,
+//!   qwen3, nomic-bert, modern-bert. `embed_tiny` loads them; all but the F32 BERT also seed
+//!   `open_model` (`fuzz/seeds/open_model/`), with a narrower F32 BERT (width 8, 8 positions:
+//!   6 KB, most of it metadata);
 //! - `fuzz/dicts/{wordpiece,sentencepiece,bpe}.gguf`: vocabulary-only files (the `tokenizer.*`
 //!   keys alone) for the `tokenize_*` targets: WordPiece from the tiny BERT, SentencePiece from
 //!   `../shared/models/tiny-embeddinggemma.q8_0.gguf`, byte-level BPE from
 //!   `../shared/models/tiny-qwen3-embedding.q8_0.gguf` (skipped with a note when absent).
 //!
 //! Run from the repository root: `cargo run -p ggufembed-testkit --example write_fuzz_seeds`.
-//! The outputs are committed; rerun only to change them.
+//! The outputs are committed (`tests/tiny_arch.rs` checks that they are what this writes);
+//! rerun only to change them.
 
 use std::fs;
 use std::path::Path;
 
-use gguf_loader::{GgmlType, GgufFile, GgufWriter, Value};
+use gguf_loader::{GgmlType, GgufFile, GgufWriter};
 use ggufembed_testkit::TinyBert;
-
-fn tiny(matrix_type: GgmlType) -> TinyBert {
-    TinyBert {
-        n_embd: 32,
-        n_layer: 1,
-        n_head: 2,
-        n_ff: 32,
-        n_ctx: 16,
-        matrix_type,
-        ..TinyBert::default()
-    }
-}
+use ggufembed_testkit::tiny_arch::{tiny_bert, tiny_models};
 
 /// A file holding only `src`'s `general.architecture` and `tokenizer.*` keys.
 fn vocab_only(src: &Path, dst: &Path) {
@@ -44,10 +35,14 @@ fn vocab_only(src: &Path, dst: &Path) {
         }
     }
     w.write_file(dst).unwrap();
+    report(dst);
+}
+
+fn report(path: &Path) {
     println!(
         "{} ({} bytes)",
-        dst.display(),
-        fs::metadata(dst).unwrap().len()
+        path.display(),
+        fs::metadata(path).unwrap().len()
     );
 }
 
@@ -61,20 +56,14 @@ fn main() {
     for d in [&models, &dicts, &corpus] {
         fs::create_dir_all(d).unwrap();
     }
-    for (ty, name) in [
-        (GgmlType::F32, "tiny-bert-f32.gguf"),
-        (GgmlType::Q8_0, "tiny-bert-q8_0.gguf"),
-    ] {
-        let path = tiny(ty).write(&models, name);
-        // The Q8_0 model seeds `open_model` (its matrices are a quarter of the F32 one's).
-        if ty == GgmlType::Q8_0 {
-            fs::copy(&path, corpus.join(name)).unwrap();
+    let f32_bert = tiny_bert(GgmlType::F32).write(&models, "tiny-bert-f32.gguf");
+    report(&f32_bert);
+    for m in tiny_models() {
+        for dir in [&models, &corpus] {
+            let path = dir.join(m.file_name);
+            fs::write(&path, &m.bytes).unwrap();
+            report(&path);
         }
-        println!(
-            "{} ({} bytes)",
-            path.display(),
-            fs::metadata(&path).unwrap().len()
-        );
     }
     // Width 8 needs F32 (a Q8_0 row is whole 32-element blocks): the smallest valid model, so
     // that most of `open_model`'s mutations land in metadata and shapes.
@@ -82,24 +71,10 @@ fn main() {
         n_embd: 8,
         n_ff: 8,
         n_ctx: 8,
-        ..tiny(GgmlType::F32)
+        ..tiny_bert(GgmlType::F32)
     }
     .write(&corpus, "tiny-bert-w8-f32.gguf");
-    println!(
-        "{} ({} bytes)",
-        narrow.display(),
-        fs::metadata(&narrow).unwrap().len()
-    );
-    for arch in ggufembed_runtime::registry::ARCHITECTURES {
-        if arch.name == "bert" {
-            continue;
-        }
-        let mut t = tiny(GgmlType::Q8_0);
-        t.overrides
-            .push(("general.architecture".into(), Some(Value::from(arch.name))));
-        let path = t.write(&corpus, &format!("tiny-bert-as-{}.gguf", arch.name));
-        println!("{}", path.display());
-    }
+    report(&narrow);
     vocab_only(
         &models.join("tiny-bert-q8_0.gguf"),
         &dicts.join("wordpiece.gguf"),

@@ -1,10 +1,12 @@
 //! Test fixtures shared by the workspace's test suites (not published): a tiny BERT GGUF
 //! written with the project's own writer in llama.cpp's layout ([`TinyBert`]), for tests that
 //! must run without the shared models, and a tiny Hugging Face BERT directory ([`hf`]) for the
-//! converter's, and benchmark models at real shapes ([`bench_model`]).
+//! converter's, benchmark models at real shapes ([`bench_model`]), and tiny valid models of
+//! every architecture for the fuzz targets' seeds ([`tiny_arch`]).
 
 pub mod bench_model;
 pub mod hf;
+pub mod tiny_arch;
 
 use std::path::{Path, PathBuf};
 
@@ -121,6 +123,13 @@ fn matrix_bytes(ty: GgmlType, v: &[f32]) -> Vec<u8> {
 impl TinyBert {
     /// Writes the model into `dir` and returns its path.
     pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, self.to_bytes()).unwrap();
+        path
+    }
+
+    /// The model file's bytes (what [`TinyBert::write`] writes).
+    pub fn to_bytes(&self) -> Vec<u8> {
         let (d, f) = (self.n_embd as u64, self.n_ff as u64);
         let (tokens, types) = vocab();
         let n_vocab = tokens.len() as u64;
@@ -286,8 +295,6 @@ impl TinyBert {
             add(&mut w, "cls.output.weight", vec![d, n], true, 0.3, 0.0);
             add(&mut w, "cls.output.bias", vec![n], false, 0.1, 0.0);
         }
-        let path = dir.join(name);
-        w.write_file(&path).unwrap();
-        path
+        w.to_bytes()
     }
 }

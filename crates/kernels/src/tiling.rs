@@ -3,7 +3,8 @@
 //! The float matmuls and the NEON Q8_0 kernel use the "dot-product" formulation
 //! `y[r][c] = x[r] · w[c]`: both operands are read along K straight from their row-major storage
 //! (W as mmapped, no repacking). A register tile covers `MR` rows of X and `NR` rows of W.
-//! Around it (the x86 Q8_0 drivers follow the same block rule, packing each column block first):
+//! Around it (the x86 Q8_0 drivers no longer use this loop: they walk 16/32-column strips and
+//! pack each strip's k-chunk into L1 right before its row tiles, see `q8_0::avx512`):
 //!
 //! * columns are taken in blocks of `NC` W rows whose bytes fit in about half of L2, so that a
 //!   block of weights is read from memory once and then served from L2 to every row tile;

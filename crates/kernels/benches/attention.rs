@@ -8,9 +8,13 @@
 //! thread's CPU time (`/proc/thread-self/schedstat`: the development machine is a shared 2-core
 //! VM where other builds time-slice the bench).
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+#[path = "common/clock.rs"]
+mod clock;
+
+use clock::Clock;
+use clock::rate;
 use criterion::{Criterion, Throughput};
 use ggufembed_kernels::{AttentionInputs, AttentionParams, Isa, kernels_for};
 
@@ -49,38 +53,6 @@ mod probe {
         }
         acc.iter().map(|&v| _mm512_reduce_add_ps(v)).sum()
     }
-}
-
-/// CPU time consumed by the calling thread, falling back to wall time off Linux.
-struct Clock(Option<u64>, Instant);
-
-impl Clock {
-    fn now() -> Self {
-        let ns = std::fs::read_to_string("/proc/thread-self/schedstat")
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok());
-        Clock(ns, Instant::now())
-    }
-
-    fn elapsed(&self) -> Duration {
-        match (self.0, Clock::now().0) {
-            (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
-            _ => self.1.elapsed(),
-        }
-    }
-}
-
-/// Best of 5 runs of `f(iters)`, in GFLOP/s given `flops_per_iter`.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn rate(flops_per_iter: f64, f: impl Fn(usize) -> f32) -> f64 {
-    let iters = 20_000_000;
-    (0..5)
-        .map(|_| {
-            let t = Clock::now();
-            black_box(f(iters));
-            flops_per_iter * iters as f64 / t.elapsed().as_secs_f64() / 1e9
-        })
-        .fold(0.0, f64::max)
 }
 
 /// The single-core FMA peak of `isa` in GFLOP/s (0 where not probed).

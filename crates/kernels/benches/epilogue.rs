@@ -9,29 +9,14 @@
 //! shared machine are not counted.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+#[path = "common/clock.rs"]
+mod clock;
+
+use clock::Clock;
 use criterion::{Criterion, SamplingMode, Throughput};
 use ggufembed_kernels::{Isa, NormParams, QuantizedActivations, kernels_for};
-
-/// CPU time of the calling thread (Linux), wall time elsewhere.
-struct Clock(Option<u64>, Instant);
-
-impl Clock {
-    fn now() -> Self {
-        let ns = std::fs::read_to_string("/proc/thread-self/schedstat")
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok());
-        Clock(ns, Instant::now())
-    }
-
-    fn elapsed(&self) -> Duration {
-        match (self.0, Clock::now().0) {
-            (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
-            _ => self.1.elapsed(),
-        }
-    }
-}
 
 /// `iters` calls of `f`, in thread CPU time.
 fn timed(iters: u64, mut f: impl FnMut()) -> Duration {

@@ -6,9 +6,13 @@
 //! table of the medians and their fraction of the probed single-core peak is printed. Times are
 //! the benchmark thread's CPU time (see `Clock`).
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+#[path = "common/clock.rs"]
+mod clock;
+
+use clock::Clock;
+use clock::rate;
 use criterion::{Criterion, Throughput};
 use ggufembed_kernels::{
     BlockQ8_0, Isa, QK8_0, QuantType, QuantizedActivations, WeightRows, kernels_for,
@@ -139,40 +143,6 @@ mod probe {
         }
         acc.iter().map(|&v| _mm512_reduce_add_epi32(v)).sum()
     }
-}
-
-/// CPU time consumed by the calling thread (Linux `/proc/thread-self/schedstat`), falling back
-/// to wall time elsewhere. The development machine is a shared 2-core VM where other builds
-/// time-slice the benchmark thread; thread CPU time excludes the slices it did not run.
-struct Clock(Option<u64>, Instant);
-
-impl Clock {
-    fn now() -> Self {
-        let ns = std::fs::read_to_string("/proc/thread-self/schedstat")
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok());
-        Clock(ns, Instant::now())
-    }
-
-    fn elapsed(&self) -> Duration {
-        match (self.0, Clock::now().0) {
-            (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
-            _ => self.1.elapsed(),
-        }
-    }
-}
-
-/// Best of 5 runs of `f(iters)`, as G(ops) per second given `ops_per_iter`.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn rate(ops_per_iter: f64, f: impl Fn(usize) -> f64) -> f64 {
-    let iters = 20_000_000;
-    (0..5)
-        .map(|_| {
-            let t = Clock::now();
-            black_box(f(iters));
-            ops_per_iter * iters as f64 / t.elapsed().as_secs_f64() / 1e9
-        })
-        .fold(0.0, f64::max)
 }
 
 fn probe_peaks() -> Peaks {

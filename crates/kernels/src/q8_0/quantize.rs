@@ -42,11 +42,23 @@ fn quantize_block<const N: usize>(x: &[f32; N]) -> (f32, [i8; N]) {
 /// finite values max is exact and order-independent, so a lane-parallel max gives ggml's amax.
 #[inline(always)]
 fn group_scale(xs: &[f32]) -> (f32, f32) {
+    scale_of(amax_fold(xs))
+}
+
+/// ggml's `amax`: `MAX` from 0, value by value, in order.
+#[inline(always)]
+fn amax_fold(xs: &[f32]) -> f32 {
     let mut amax = 0.0f32;
     for &v in xs {
         let a = v.abs();
         amax = if amax > a { amax } else { a };
     }
+    amax
+}
+
+/// `(d, id)` from a group's `amax`: `d = amax/127`, `id = d != 0 ? 1/d : 0`.
+#[inline(always)]
+fn scale_of(amax: f32) -> (f32, f32) {
     let d = amax / 127.0;
     (d, if d != 0.0 { 1.0 / d } else { 0.0 })
 }
@@ -88,16 +100,9 @@ pub(crate) fn quantize_act_sums(
         .zip(sums.iter_mut().zip(dsums.iter_mut()))
     {
         let xs: &[f32; B] = xs.try_into().expect("16-value group");
-        let dv = group_amax(xs) / 127.0;
-        let id = if dv != 0.0 { 1.0 / dv } else { 0.0 };
-        let mut c = [0i32; B];
-        for i in 0..B {
-            let v = round_to_i8(xs[i] * id);
-            q[i] = v;
-            u[i] = (v as u8) ^ 0x80;
-            c[i] = i32::from(v);
-        }
-        let sum = c.iter().sum();
+        let (dv, id) = scale_of(group_amax(xs));
+        group_codes::<B>(xs, id, q, u);
+        let sum: i32 = q.iter().map(|&v| i32::from(v)).sum();
         *d = dv;
         *s = sum;
         *ds = dv * sum as f32;
@@ -123,16 +128,7 @@ fn group_amax(xs: &[f32; QK_ACT]) -> f32 {
         }
         w /= 2;
     }
-    if t[0].is_nan() {
-        let mut amax = 0.0f32;
-        for v in xs {
-            let v = v.abs();
-            amax = if amax > v { amax } else { v };
-        }
-        amax
-    } else {
-        a[0]
-    }
+    if t[0].is_nan() { amax_fold(xs) } else { a[0] }
 }
 
 /// `roundf(t) as i8` (half away from zero; saturating; NaN → 0), bit for bit, without the libm
@@ -165,9 +161,9 @@ pub(crate) fn quantize_halves(x: &[f32], qs: &mut [i8], qu8: &mut [u8], d: &mut 
         .zip(d.iter_mut())
     {
         // The tree `amax` (same bits as `group_scale`'s fold, without its serial chain).
-        let dv = group_amax(xs.try_into().expect("16-value group")) / 127.0;
+        let (dv, id) = scale_of(group_amax(xs.try_into().expect("16-value group")));
         *ds = dv;
-        group_codes::<B>(xs, if dv != 0.0 { 1.0 / dv } else { 0.0 }, q, u);
+        group_codes::<B>(xs, id, q, u);
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 mod clock;
 
 use clock::Clock;
+#[cfg(target_arch = "x86_64")]
 use clock::rate;
 use criterion::{Criterion, Throughput};
 use ggufembed_kernels::{

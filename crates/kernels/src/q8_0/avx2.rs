@@ -26,7 +26,6 @@ use std::arch::x86_64::*;
 
 use super::QuantizedActivations;
 use crate::block::{BlockQ8_0, QK8_0};
-use crate::tiling::{Tile, store_tile};
 
 /// This tier's Q8_0 kernels.
 pub(crate) const TABLE: super::Table = super::Table {
@@ -96,29 +95,36 @@ pub(crate) unsafe fn gemm_cols(
                 unsafe { pack_group(wp, nb, &cs, kb..kend, &mut panel[g * len..(g + 1) * len]) };
             }
             let gp = panel.as_ptr();
+            let ntiles = accs.len();
+            // The last chunk writes Y (plus bias) straight from the registers.
+            let dest = (kend == nb).then(|| Dest {
+                y: y.as_mut_ptr(),
+                n,
+                c0,
+                cols,
+                bias: bias.map(|b| b.as_ptr()),
+            });
             for (ti, acc) in accs.iter_mut().enumerate() {
                 let r0 = ti * MR;
-                // SAFETY: rows r0..r0+rows < m; the buffer holds both groups' blocks kb..kend.
+                if dest.is_some() && ti + Y_AHEAD < ntiles {
+                    let ahead = r0 + Y_AHEAD * MR..(r0 + (Y_AHEAD + 1) * MR).min(m);
+                    // SAFETY: the rows are < m and columns c0..c0+cols < n1 <= n.
+                    unsafe { prefetch_y(y.as_ptr(), n, ahead, c0, cols) };
+                }
+                let d = dest.as_ref();
+                // SAFETY: rows r0..r0+rows < m; the buffer holds both groups' blocks kb..kend;
+                // `d` covers rows r0..r0+rows and columns c0..c0+cols of the m × n output (and
+                // of the bias).
                 unsafe {
                     match MR.min(m - r0) {
-                        1 => tile::<1>(qa, r0, kb, kend, gp, acc),
-                        2 => tile::<2>(qa, r0, kb, kend, gp, acc),
-                        3 => tile::<3>(qa, r0, kb, kend, gp, acc),
-                        _ => tile::<4>(qa, r0, kb, kend, gp, acc),
+                        1 => tile::<1>(qa, r0, kb, kend, gp, acc, d),
+                        2 => tile::<2>(qa, r0, kb, kend, gp, acc, d),
+                        3 => tile::<3>(qa, r0, kb, kend, gp, acc, d),
+                        _ => tile::<4>(qa, r0, kb, kend, gp, acc, d),
                     }
                 }
             }
             kb = kend;
-        }
-        for (ti, acc) in accs.iter().enumerate() {
-            let r0 = ti * MR;
-            let t = Tile {
-                r0,
-                rows: MR.min(m - r0),
-                c0,
-                cols,
-            };
-            store_tile(acc, t, n, bias, y);
         }
         c0 += cols;
     }
@@ -131,6 +137,50 @@ thread_local! {
     static PANEL: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Every row tile's accumulators for the current 16-column strip.
     static ACCS: std::cell::RefCell<Vec<Acc>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The last k-chunk of a tile prefetches the Y lines of the tile this many tiles ahead (both
+/// x86 drivers). A strip's tiles write at most 128 bytes in each of their rows, a row apart
+/// (n · 4 bytes: a new page per row at MiniLM's n ≥ 1152), a pattern the hardware prefetchers
+/// do not follow, so each line's read-for-ownership was a demand miss. Measured (AVX-512, M =
+/// 824, warm, under load): 228 / 203 GOPS at N = 1152 / 1536, where Y outgrows L2, against 303
+/// at N = 384; distances 1–4 came out alike, 2 is kept (docs/PERFORMANCE.md, "Q8_0 matmul: Y
+/// prefetch and direct AVX2 stores").
+pub(super) const Y_AHEAD: usize = 2;
+
+/// Prefetches into L1 the Y lines that `rows` write at columns `c0..c0 + cols`
+/// (`1 <= cols <= 32`: at most 128 bytes, over up to three lines).
+///
+/// # Safety
+/// `y` must point at an output of row stride `n` holding `rows`, and `c0 + cols <= n`.
+#[inline(always)]
+pub(super) unsafe fn prefetch_y(
+    y: *const f32,
+    n: usize,
+    rows: std::ops::Range<usize>,
+    c0: usize,
+    cols: usize,
+) {
+    // SAFETY: every address is inside the output (the caller's contract); a prefetch never
+    // faults anyway.
+    unsafe {
+        for r in rows {
+            let p = y.add(r * n + c0);
+            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            _mm_prefetch::<_MM_HINT_T0>(p.add(16.min(cols - 1)).cast());
+            _mm_prefetch::<_MM_HINT_T0>(p.add(cols - 1).cast());
+        }
+    }
+}
+
+/// Where the last k-chunk of a tile writes: columns `c0..c0 + cols` (`cols <= 16`) of the rows
+/// of `y` (row stride `n`), plus the bias if any.
+struct Dest {
+    y: *mut f32,
+    n: usize,
+    c0: usize,
+    cols: usize,
+    bias: Option<*const f32>,
 }
 
 /// i32 words per packed (8-column group, block): 8 k-groups × 8 columns of raw `w`, then the
@@ -220,7 +270,9 @@ pub(super) unsafe fn load_scales(wrow: &[*const u8; 8], b: usize) -> __m256 {
 /// the accumulators in `out`: per 4-byte k-group, `vpsignb` moves w's signs onto the broadcast
 /// x, `vpmaddubsw(|w|, ±x)` (pairs ≤ 2·128·127, no saturation), `vpmaddwd` by ones and `vpaddd`;
 /// after k-groups 0..4 (values 0..16) and again after 4..8 (values 16..32) each i32 lane is one
-/// column's exact half-block sum, folded with that half's activation scale.
+/// column's exact half-block sum, folded with that half's activation scale. Partial
+/// accumulators live in `out` between chunks; the last chunk (`dest`) writes `acc + bias` (one
+/// rounding, as `store_tile` does for the other kernels) straight into Y.
 #[inline(always)]
 unsafe fn tile<const R: usize>(
     qa: &QuantizedActivations,
@@ -229,6 +281,7 @@ unsafe fn tile<const R: usize>(
     b1: usize,
     panel: *const i32,
     out: &mut Acc,
+    dest: Option<&Dest>,
 ) {
     let nb = qa.nb();
     let k = nb * QK8_0;
@@ -259,8 +312,47 @@ unsafe fn tile<const R: usize>(
                 let hi = half_sums::<R, 1>(xb, k, p);
                 fold::<R>(&mut acc, &hi, dx.add(2 * b + 1), ns, p);
             }
-            for (o, a) in out.iter_mut().zip(acc) {
-                _mm256_storeu_ps(o.as_mut_ptr().add(8 * g), a);
+            match dest {
+                None => {
+                    for (o, a) in out.iter_mut().zip(acc) {
+                        _mm256_storeu_ps(o.as_mut_ptr().add(8 * g), a);
+                    }
+                }
+                Some(d) => store_group(d, r0, g, &acc),
+            }
+        }
+    }
+}
+
+/// Writes one finished 8-column group `g` of `R` rows (from row `r0`) into Y, adding the bias:
+/// whole groups with plain stores, the strip's last partial group with masked ones.
+///
+/// # Safety
+/// `d` must cover rows `r0..r0 + R` and columns `d.c0..d.c0 + d.cols` of its output (and of the
+/// bias); AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn store_group<const R: usize>(d: &Dest, r0: usize, g: usize, acc: &[__m256; R]) {
+    let live = d.cols.saturating_sub(8 * g).min(8);
+    if live == 0 {
+        return;
+    }
+    let c = d.c0 + 8 * g;
+    // SAFETY: columns c..c+live and rows r0..r0+R are inside the output and the bias (the
+    // caller's contract); masked lanes are neither read nor written.
+    unsafe {
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(live as i32), lanes);
+        let bv = d.bias.map(|b| _mm256_maskload_ps(b.add(c), mask));
+        for (r, &a) in acc.iter().enumerate() {
+            let v = match bv {
+                Some(bv) => _mm256_add_ps(a, bv),
+                None => a,
+            };
+            let yr = d.y.add((r0 + r) * d.n + c);
+            if live == 8 {
+                _mm256_storeu_ps(yr, v);
+            } else {
+                _mm256_maskstore_ps(yr, mask, v);
             }
         }
     }

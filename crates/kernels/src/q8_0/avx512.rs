@@ -20,7 +20,7 @@
 use std::arch::x86_64::*;
 
 use super::QuantizedActivations;
-use super::avx2::{load_scales, transpose8};
+use super::avx2::{Y_AHEAD, load_scales, prefetch_y, transpose8};
 use crate::block::{BlockQ8_0, QK8_0};
 
 /// This tier's Q8_0 kernels.
@@ -107,8 +107,21 @@ pub(crate) unsafe fn gemm_cols(
                 unsafe { pack_group(wp, nb, &cs, kb..kend, &mut panel[g * len..(g + 1) * len]) };
             }
             let gp = panel.as_ptr();
+            let ntiles = accs.len();
             for (ti, acc) in accs.iter_mut().enumerate() {
                 let r0 = ti * MR;
+                if kend == nb && ti + Y_AHEAD < ntiles {
+                    // SAFETY: the tile's rows are < m and columns c0..c0+cols < n1 <= n.
+                    unsafe {
+                        prefetch_y(
+                            y.as_ptr(),
+                            n,
+                            r0 + Y_AHEAD * MR..(r0 + (Y_AHEAD + 1) * MR).min(m),
+                            c0,
+                            cols,
+                        )
+                    };
+                }
                 let chunk = Chunk {
                     b0: kb,
                     b1: kend,

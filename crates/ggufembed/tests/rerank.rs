@@ -80,6 +80,39 @@ fn wrong_kind_of_model_is_a_clear_error() {
     );
 }
 
+/// Untrusted pairs through the public API: the scheduler's one check refuses a bad id, a
+/// token type the model has no row for, and an empty pair, naming the pair and why.
+#[test]
+fn bad_pairs_are_refused_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ggufembed::open(tiny_reranker(dir.path(), GgmlType::F32)).unwrap();
+    let good = model.tokenize_pair("the cat", "a dog").unwrap();
+    assert!(model.score_tokens(std::slice::from_ref(&good)).is_ok());
+    let mut bad_type = good.clone();
+    *bad_type.types.last_mut().unwrap() = 7;
+    let mut bad_id = good.clone();
+    bad_id.ids[1] = 1_000_000;
+    let mut empty = good.clone();
+    empty.ids.clear();
+    empty.types.clear();
+    let mut short_types = good.clone();
+    short_types.types.pop();
+    for (pair, want) in [
+        (
+            &bad_type,
+            "sequence 1: token type 7 is outside the model's 2 types",
+        ),
+        (&bad_id, "sequence 1: id 1000000 is outside the vocabulary"),
+        (&empty, "sequence 1 has 0 tokens"),
+        (&short_types, "token types for"),
+    ] {
+        let e = model
+            .score_tokens(&[good.clone(), pair.clone()])
+            .unwrap_err();
+        assert!(e.to_string().contains(want), "{want}: {e}");
+    }
+}
+
 #[test]
 fn rerank_sorts_truncates_and_maps_through_the_sigmoid() {
     let dir = tempfile::tempdir().unwrap();

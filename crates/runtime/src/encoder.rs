@@ -1,119 +1,20 @@
 //! The [`Encoder`] trait: what the scheduler and the `ggufembed` facade need of a model graph,
-//! whatever its architecture, and the one packed-batch type ([`Batch`]) every graph runs on.
+//! whatever its architecture. Graphs run on the packed batch of [`crate::batch`], checked once
+//! ([`CheckedBatch`]).
 //!
 //! An architecture module (`bert`, `gemma`, …) implements [`Architecture`](crate::registry::Architecture)
 //! (usually through the [`architecture!`](crate::architecture) macro); the registry binds its
 //! weights to the mapped file and hands it out as a `dyn Encoder`.
 
-use std::any::Any;
-use std::fmt;
-use std::ops::Range;
-
-use crate::error::{Result, RuntimeError};
+pub use crate::batch::{Batch, BatchLimits, CheckedBatch};
+use crate::error::Result;
 use crate::exec::Exec;
 use crate::pooling::Pooling;
+use std::any::Any;
+use std::fmt;
 
 /// `(name, prompt)` pairs an architecture documents (e.g. EmbeddingGemma's `query`).
 pub type PromptPresets = &'static [(&'static str, &'static str)];
-
-/// Packed sequences: every sequence's token ids back to back, one range per sequence, and
-/// optionally one token-type (segment) id per token, for cross-encoder pairs.
-///
-/// No padding anywhere: a graph runs one matmul over all `ids.len()` tokens and attention per
-/// sequence. Ranges are non-empty, in order and do not overlap ([`Batch::check`]).
-#[derive(Clone, Copy, Debug)]
-pub struct Batch<'a> {
-    /// All sequences' token ids, back to back.
-    pub ids: &'a [u32],
-    /// Sequence `i`'s range in `ids`.
-    pub seqs: &'a [Range<usize>],
-    /// Token-type ids, one per token of `ids` (`None`: type 0 everywhere). Graphs without
-    /// segment embeddings ignore them.
-    pub types: Option<&'a [u32]>,
-}
-
-impl<'a> Batch<'a> {
-    /// A batch of `seqs` over `ids`, without token types.
-    pub fn new(ids: &'a [u32], seqs: &'a [Range<usize>]) -> Batch<'a> {
-        Batch {
-            ids,
-            seqs,
-            types: None,
-        }
-    }
-
-    /// Number of sequences.
-    pub fn len(&self) -> usize {
-        self.seqs.len()
-    }
-
-    /// Whether the batch holds no sequence.
-    pub fn is_empty(&self) -> bool {
-        self.seqs.is_empty()
-    }
-
-    /// Total tokens.
-    pub fn tokens(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Sequence `i`'s ids.
-    pub fn seq(&self, i: usize) -> &'a [u32] {
-        &self.ids[self.seqs[i].clone()]
-    }
-
-    /// Output rows for `pooling`: one per sequence, or one per token for [`Pooling::None`].
-    pub fn rows(&self, pooling: Pooling) -> usize {
-        match pooling {
-            Pooling::None => self.ids.len(),
-            _ => self.seqs.len(),
-        }
-    }
-
-    /// Checks the batch once, before it is cut into micro-batches: every range non-empty, in
-    /// order, without gaps or overlaps, at most `max_len` long; every id below `n_vocab`; the
-    /// token types (if any) one per id.
-    pub fn check(&self, max_len: usize, n_vocab: usize) -> Result<()> {
-        let bad = |reason: String| RuntimeError::InvalidArgument {
-            name: "tokens",
-            reason,
-        };
-        let mut next = 0;
-        for (i, r) in self.seqs.iter().enumerate() {
-            if r.start != next || r.end > self.ids.len() || r.is_empty() || r.len() > max_len {
-                return Err(bad(format!(
-                    "sequence {i} has {} tokens, expected 1..={max_len}",
-                    r.end.saturating_sub(r.start)
-                )));
-            }
-            next = r.end;
-            if let Some(&id) = self.ids[r.clone()]
-                .iter()
-                .find(|&&id| id as usize >= n_vocab)
-            {
-                return Err(bad(format!(
-                    "sequence {i}: id {id} is outside the vocabulary of {n_vocab}"
-                )));
-            }
-        }
-        if next != self.ids.len() {
-            return Err(bad(format!(
-                "{} ids, but the sequences cover {next}",
-                self.ids.len()
-            )));
-        }
-        if let Some(t) = self.types
-            && t.len() != self.ids.len()
-        {
-            return Err(bad(format!(
-                "{} token types for {} ids",
-                t.len(),
-                self.ids.len()
-            )));
-        }
-        Ok(())
-    }
-}
 
 /// One worker's reusable buffers for whichever graph it runs: created empty, filled by the
 /// graph's own scratch type on first use, then reused (so a steady state allocates nothing).
@@ -148,6 +49,17 @@ pub trait Encoder: Send + Sync + fmt::Debug {
     fn n_ctx(&self) -> usize;
     /// Ids must be below this (rows of the token embedding).
     fn n_vocab(&self) -> usize;
+    /// Token types must be below this for a graph that reads them; `None`: it reads none.
+    fn n_types(&self) -> Option<usize>;
+    /// The limits a batch for this encoder is checked against ([`Batch::check`]), with
+    /// sequences of at most `max_len` tokens (capped at the context length).
+    fn batch_limits(&self, max_len: usize) -> BatchLimits {
+        BatchLimits {
+            max_len: max_len.min(self.n_ctx()),
+            n_vocab: self.n_vocab(),
+            n_types: self.n_types(),
+        }
+    }
     /// The pooling the file asks for.
     fn default_pooling(&self) -> Pooling;
     /// Floats per output row for `pooling` (a pooled vector, or one token's hidden state).
@@ -157,11 +69,12 @@ pub trait Encoder: Send + Sync + fmt::Debug {
     /// The architecture's documented prompt presets (empty if none).
     fn prompt_presets(&self) -> PromptPresets;
     /// Runs `batch` and writes its rows to `out` (`batch.rows(pooling) × out_dim(pooling)`),
-    /// not normalized. `scratch` is reused from call to call.
+    /// not normalized. `scratch` is reused from call to call. The batch was checked against
+    /// [`batch_limits`](Encoder::batch_limits) (or tighter ones): nothing of it is checked again.
     fn forward(
         &self,
         exec: &Exec<'_>,
-        batch: &Batch<'_>,
+        batch: &CheckedBatch<'_>,
         pooling: Pooling,
         out: &mut [f32],
         scratch: &mut Scratch,
@@ -189,7 +102,7 @@ pub trait GpuEncoder: Send + Sync + fmt::Debug {
     /// the rows on the device when `normalize` is set.
     fn forward(
         &self,
-        batch: &Batch<'_>,
+        batch: &CheckedBatch<'_>,
         pooling: Pooling,
         normalize: bool,
         out: &mut [f32],
@@ -199,31 +112,6 @@ pub trait GpuEncoder: Send + Sync + fmt::Debug {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn check_refuses_gaps_overlaps_long_sequences_and_bad_ids() {
-        let ids = [1u32, 2, 3, 4, 5];
-        let ok = [0..2, 2..5];
-        Batch::new(&ids, &ok).check(3, 6).unwrap();
-        let short: Vec<Range<usize>> = std::iter::once(0..2).collect();
-        let cases: [(&[Range<usize>], usize, usize, &str); 5] = [
-            (&[0..2, 3..5], 3, 6, "sequence 1"),
-            (&[0..3, 2..5], 3, 6, "sequence 1"),
-            (&[0..1, 1..5], 3, 6, "sequence 1 has 4 tokens"),
-            (&[0..2, 2..5], 3, 5, "id 5"),
-            (&short, 3, 6, "cover 2"),
-        ];
-        for (seqs, max_len, n_vocab, want) in cases {
-            let err = Batch::new(&ids, seqs).check(max_len, n_vocab).unwrap_err();
-            assert!(err.to_string().contains(want), "{seqs:?}: {err}");
-        }
-        let types = [0u32; 4];
-        let b = Batch {
-            types: Some(&types),
-            ..Batch::new(&ids, &ok)
-        };
-        assert!(b.check(3, 6).is_err());
-    }
 
     #[test]
     fn scratch_keeps_its_type_and_replaces_another() {

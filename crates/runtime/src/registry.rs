@@ -12,8 +12,9 @@ use std::sync::OnceLock;
 
 use gguf_loader::GgufFile;
 
+use crate::batch::{BatchLimits, CheckedBatch};
 use crate::bert::BertModel;
-use crate::encoder::{Batch, Encoder, PromptPresets, Scratch};
+use crate::encoder::{Encoder, PromptPresets, Scratch};
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
 use crate::gemma::GemmaModel;
@@ -56,11 +57,14 @@ pub trait Architecture: Sized + Send + Sync + fmt::Debug + 'static {
     fn bytes_per_token(&self) -> usize;
     /// Floats per output row for `pooling`.
     fn out_dim(weights: &Self::Weights<'_>, pooling: Pooling) -> usize;
-    /// Runs a packed batch (see [`Encoder::forward`]).
+    /// What a batch must be checked against to run on the graph: its context length,
+    /// vocabulary and the token types it reads.
+    fn limits(weights: &Self::Weights<'_>) -> BatchLimits;
+    /// Runs a checked packed batch (see [`Encoder::forward`]).
     fn forward(
         weights: &Self::Weights<'_>,
         exec: &Exec<'_>,
-        batch: &Batch<'_>,
+        batch: &CheckedBatch<'_>,
         pooling: Pooling,
         out: &mut [f32],
         scratch: &mut Self::Scratch,
@@ -91,7 +95,8 @@ pub fn load_model<A: Architecture>(file: &GgufFile, arch: &str) -> Result<A> {
 ///   `read` with the same signature that leaves the tensor checks to `bind`), with
 ///   `n_vocab`, `n_ctx()` and `pooling()`;
 /// - `XModel::bind<'a>(&self, file: &'a GgufFile) -> Result<XWeights<'a>>`;
-/// - `XWeights::out_dim(pooling)` and `XWeights::forward(exec, ids, seqs, pooling, out, &mut XScratch)`.
+/// - `XWeights::out_dim(pooling)`, `XWeights::limits()` (a [`BatchLimits`]: what a batch is
+///   checked against) and `XWeights::forward(exec, &CheckedBatch, pooling, out, &mut XScratch)`.
 ///
 /// ```ignore
 /// crate::architecture!(Qwen3Model {
@@ -104,9 +109,7 @@ pub fn load_model<A: Architecture>(file: &GgufFile, arch: &str) -> Result<A> {
 /// Optional keys, in this order after `bytes_per_token`: `read: XModel::read` (default
 /// `XModel::load`), `prompt_presets: &[("query", "…")]`, and `gpu: path` to a
 /// `fn(&XWeights<'_>, Arc<GpuContext>) -> Result<Box<dyn GpuEncoder>>` (compiled with the
-/// `gpu` feature only), and `forward: path` to a `fn(&XWeights<'_>, &Exec<'_>, &Batch<'_>,
-/// Pooling, &mut [f32], &mut XScratch) -> Result<()>` for a graph that reads more of the
-/// [`Batch`] than ids and ranges (e.g. `types`, a cross-encoder's segment ids).
+/// `gpu` feature only).
 #[macro_export]
 macro_rules! architecture {
     ($model:ident {
@@ -116,7 +119,6 @@ macro_rules! architecture {
         $(, read: $read:path)?
         $(, prompt_presets: $presets:expr)?
         $(, gpu: $gpu:path)?
-        $(, forward: $forward:path)?
         $(,)?
     }) => {
         impl $crate::registry::Architecture for $model {
@@ -149,17 +151,18 @@ macro_rules! architecture {
             fn out_dim(weights: &$weights<'_>, pooling: $crate::Pooling) -> usize {
                 weights.out_dim(pooling)
             }
+            fn limits(weights: &$weights<'_>) -> $crate::batch::BatchLimits {
+                weights.limits()
+            }
             fn forward(
                 weights: &$weights<'_>,
                 exec: &$crate::exec::Exec<'_>,
-                batch: &$crate::encoder::Batch<'_>,
+                batch: &$crate::batch::CheckedBatch<'_>,
                 pooling: $crate::Pooling,
                 out: &mut [f32],
                 scratch: &mut $scratch,
             ) -> $crate::error::Result<()> {
-                $crate::architecture!(
-                    @forward (weights, exec, batch, pooling, out, scratch) $($forward)?
-                )
+                weights.forward(exec, batch, pooling, out, scratch)
             }
             $(
             #[cfg(feature = "gpu")]
@@ -174,12 +177,6 @@ macro_rules! architecture {
     };
     (@read $model:ident) => { $model::load };
     (@read $model:ident, $read:path) => { $read };
-    (@forward ($w:ident, $e:ident, $b:ident, $p:ident, $o:ident, $s:ident)) => {
-        $w.forward($e, $b.ids, $b.seqs, $p, $o, $s)
-    };
-    (@forward ($w:ident, $e:ident, $b:ident, $p:ident, $o:ident, $s:ident) $forward:path) => {
-        $forward($w, $e, $b, $p, $o, $s)
-    };
 }
 
 /// One line of [`ARCHITECTURES`]: a `general.architecture` value and how to open it.
@@ -250,6 +247,9 @@ impl<A: Architecture> Encoder for Bound<'_, A> {
     fn n_vocab(&self) -> usize {
         self.model.n_vocab()
     }
+    fn n_types(&self) -> Option<usize> {
+        A::limits(&self.weights).n_types
+    }
     fn default_pooling(&self) -> Pooling {
         self.model.default_pooling()
     }
@@ -265,7 +265,7 @@ impl<A: Architecture> Encoder for Bound<'_, A> {
     fn forward(
         &self,
         exec: &Exec<'_>,
-        batch: &Batch<'_>,
+        batch: &CheckedBatch<'_>,
         pooling: Pooling,
         out: &mut [f32],
         scratch: &mut Scratch,
@@ -423,32 +423,39 @@ mod tests {
         fn out_dim(&self, _: Pooling) -> usize {
             1
         }
-    }
-
-    fn toy_forward(
-        _: &ToyWeights<'_>,
-        _: &Exec<'_>,
-        batch: &Batch<'_>,
-        _: Pooling,
-        out: &mut [f32],
-        calls: &mut usize,
-    ) -> Result<()> {
-        *calls += 1;
-        let types = batch.types.unwrap_or(&[]);
-        for (r, o) in batch.seqs.iter().zip(out) {
-            *o = r
-                .clone()
-                .map(|t| batch.ids[t] as f32 + 10.0 * types.get(t).copied().unwrap_or(0) as f32)
-                .sum();
+        fn limits(&self) -> BatchLimits {
+            BatchLimits {
+                max_len: 8,
+                n_vocab: 100,
+                n_types: Some(2),
+            }
         }
-        Ok(())
+        fn forward(
+            &self,
+            _: &Exec<'_>,
+            batch: &CheckedBatch<'_>,
+            _: Pooling,
+            out: &mut [f32],
+            calls: &mut usize,
+        ) -> Result<()> {
+            *calls += 1;
+            for (k, o) in out.iter_mut().enumerate().take(batch.len()) {
+                let types = batch.seq_types(k).unwrap_or(&[]);
+                *o = batch
+                    .seq_ids(k)
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &id)| id as f32 + 10.0 * types.get(t).copied().unwrap_or(0) as f32)
+                    .sum();
+            }
+            Ok(())
+        }
     }
 
     crate::architecture!(Toy {
         weights: ToyWeights,
         scratch: usize,
         bytes_per_token: Toy::bytes_per_token,
-        forward: toy_forward,
     });
 
     #[test]
@@ -466,9 +473,9 @@ mod tests {
         let ids = [1u32, 2, 3, 4, 5, 6];
         let types = [0u32, 1, 1, 0, 1, 0];
         let seqs = [0..1, 1..4, 4..6];
-        let batch = Batch {
+        let batch = crate::Batch {
             types: Some(&types),
-            ..Batch::new(&ids, &seqs)
+            ..crate::Batch::new(&ids, &seqs)
         };
         for threads in [1, 2] {
             let scheduler = Scheduler::new(SchedulerConfig {
@@ -498,6 +505,26 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("sequence 1 has 3 tokens, expected 1..=2"),
+            "{err}"
+        );
+        // The scheduler's one check covers the token types the graph reads.
+        assert_eq!(enc.n_types(), Some(2));
+        let bad_types = [0u32, 1, 2, 0, 1, 0];
+        let batch = crate::Batch {
+            types: Some(&bad_types),
+            ..batch
+        };
+        let scheduler = Scheduler::new(SchedulerConfig {
+            max_len: 8,
+            ..*scheduler.config()
+        })
+        .unwrap();
+        let err = scheduler
+            .run(&*enc, &batch, Pooling::Mean, false, &mut out)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("sequence 1: token type 2 is outside the model's 2 types"),
             "{err}"
         );
     }

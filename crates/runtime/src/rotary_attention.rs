@@ -12,8 +12,8 @@ use std::ops::Range;
 
 use ggufembed_kernels::{AttentionInputs, AttentionParams, rope_neox};
 
-use crate::batch::grow;
 use crate::exec::Exec;
+use crate::graph::grow;
 use crate::profile::{self, Op};
 use crate::weights::{MatmulScratch, Matrix};
 

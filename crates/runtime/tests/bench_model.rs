@@ -73,9 +73,13 @@ fn embed_one(bytes: &[u8], arch: &str) -> Vec<f32> {
     assert_eq!(enc.architecture(), arch);
     let pooling = enc.default_pooling();
     let mut out = vec![0.0; enc.out_dim(pooling)];
+    let seq = 0..ids.len();
+    let batch = Batch::new(&ids, std::slice::from_ref(&seq))
+        .check(&enc.batch_limits(enc.n_ctx()))
+        .unwrap();
     enc.forward(
         &Exec::serial(kernels()),
-        &Batch::new(&ids, std::slice::from_ref(&(0..ids.len()))),
+        &batch,
         pooling,
         &mut out,
         &mut Default::default(),

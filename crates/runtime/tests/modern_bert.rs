@@ -16,7 +16,7 @@ use ggufembed_runtime::modern_bert::{
     GatedActivation, ModernBertModel, ModernBertScratch, ModernBertWeights,
 };
 use ggufembed_runtime::registry::load_model;
-use ggufembed_runtime::{Pooling, Tokenizer};
+use ggufembed_runtime::{Batch, BatchLimits, Pooling, Tokenizer};
 
 const ARCH: &str = "modern-bert";
 
@@ -335,22 +335,47 @@ fn bad_batches_are_refused() {
     let exec = Exec::serial(kernels());
     let mut s = ModernBertScratch::default();
     let mut out = vec![0.0; D];
+    // Refused by the one check (`Batch::check`), before the graph: `forward` takes only a
+    // checked batch.
+    let limits = w.limits();
     let mut run = |ids: &[u32], seqs: &[Range<usize>], out: &mut [f32]| {
-        w.forward(&exec, ids, seqs, Pooling::Mean, out, &mut s)
+        let batch = Batch::new(ids, seqs).check(&limits)?;
+        w.forward(&exec, &batch, Pooling::Mean, out, &mut s)
     };
     let long = vec![5u32; 513];
     for (ids, seq, what) in [
         (&[1201u32, 1205, 1202][..], 0..3, "outside the vocabulary"),
         (&[1201, 1202][..], 0..3, "outside the 2 ids"),
-        (&[1201, 1202][..], 1..1, "empty"),
-        (&long[..], 0..513, "more than the context length"),
+        (&[1201, 1202][..], 0..0, "sequence 0 has 0 tokens"),
+        (
+            &long[..],
+            0..513,
+            "sequence 0 has 513 tokens, expected 1..=512",
+        ),
     ] {
         let err = run(ids, std::slice::from_ref(&seq), &mut out).unwrap_err();
         assert!(err.to_string().contains(what), "{err}");
     }
     let mut two = vec![0.0; 2 * D];
     let err = run(&[1201, 5, 1202], &[0..2, 1..3], &mut two).unwrap_err();
-    assert!(err.to_string().contains("overlaps"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("sequence 1 starts at token 1, expected 2"),
+        "{err}"
+    );
+    // A batch checked for a larger vocabulary does not fit this graph.
+    let looser = BatchLimits {
+        n_vocab: limits.n_vocab + 1,
+        ..limits
+    };
+    let (ids, seq) = ([1u32, 2], 0..2);
+    let batch = Batch::new(&ids, std::slice::from_ref(&seq))
+        .check(&looser)
+        .unwrap();
+    let err = w
+        .forward(&exec, &batch, Pooling::Mean, &mut out, &mut s)
+        .unwrap_err();
+    assert!(err.to_string().contains("do not cover"), "{err}");
 }
 
 // ---- hostile files ----

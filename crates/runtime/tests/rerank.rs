@@ -19,7 +19,7 @@ use ggufembed_runtime::bert::{BertModel, BertScratch, BertWeights, HeadShape};
 use ggufembed_runtime::exec::Exec;
 use ggufembed_runtime::gguf_loader::{GgmlType, GgufFile, Value};
 use ggufembed_runtime::kernels::kernels;
-use ggufembed_runtime::{Batch, Pooling, RuntimeError, Tokenizer};
+use ggufembed_runtime::{Batch, BatchLimits, Pooling, RuntimeError, Tokenizer};
 use ggufembed_testkit::{Classifier, TinyBert};
 
 const MAX_LEN: usize = 512;
@@ -125,15 +125,13 @@ fn pack(pairs: &[(&[u32], &[u32])]) -> (Vec<u32>, Vec<u32>, Vec<Range<usize>>) {
 fn score(w: &BertWeights<'_>, pairs: &[(&[u32], &[u32])], s: &mut BertScratch) -> Vec<f32> {
     let (ids, types, seqs) = pack(pairs);
     let mut out = vec![0.0; seqs.len() * w.n_labels().unwrap()];
-    w.score(
-        &Exec::serial(kernels()),
-        &ids,
-        Some(&types),
-        &seqs,
-        &mut out,
-        s,
-    )
-    .expect("score");
+    let batch = Batch {
+        types: Some(&types),
+        ..Batch::new(&ids, &seqs)
+    };
+    let batch = batch.check(&w.limits()).expect("check");
+    w.score(&Exec::serial(kernels()), &batch, &mut out, s)
+        .expect("score");
     out
 }
 
@@ -325,12 +323,15 @@ fn head_matches_a_direct_computation_in_both_layouts() {
         let mut s = BertScratch::default();
         let d = model.config.n_embd;
         let mut h = vec![0.0; d];
+        let seq = 0..8;
+        let seqs = std::slice::from_ref(&seq);
         let batch = Batch {
             ids: t_ids,
-            seqs: &[0..8],
+            seqs,
             types: Some(t_types),
         };
-        w.forward_batch(&exec, &batch, Pooling::Cls, &mut h, &mut s)
+        let batch = batch.check(&w.limits()).unwrap();
+        w.forward(&exec, &batch, Pooling::Cls, &mut h, &mut s)
             .unwrap();
         let mut x: Vec<f64> = h.iter().map(|&v| f64::from(v)).collect();
         if pooler {
@@ -357,7 +358,8 @@ fn head_matches_a_direct_computation_in_both_layouts() {
         assert_ne!(z, got, "pooler {pooler}: token types had no effect");
         // No types is type 0 everywhere, bit for bit; `forward` with rank pooling is `score`.
         let mut none = vec![0.0; 2];
-        w.forward(&exec, t_ids, &[0..8], Pooling::Rank, &mut none, &mut s)
+        let untyped = Batch::new(t_ids, seqs).check(&w.limits()).unwrap();
+        w.forward(&exec, &untyped, Pooling::Rank, &mut none, &mut s)
             .unwrap();
         assert_eq!(none, z);
     }
@@ -482,37 +484,43 @@ fn malformed_batches_and_embedding_models_are_refused() {
     let mut s = BertScratch::default();
     let ids = [2, 5, 3, 6, 3];
     let mut out = [0.0];
-    let e = w
-        .score(
-            &exec,
-            &ids,
-            Some(&[0, 0, 0, 2, 1]),
-            &[0..5],
-            &mut out,
-            &mut s,
-        )
-        .unwrap_err();
+    let limits = w.limits();
+    // Token types are checked with the ids, once (`Batch::check`), before the graph.
+    let typed = |types: &'static [u32], seqs: &'static [Range<usize>]| {
+        Batch {
+            types: Some(types),
+            ..Batch::new(&ids, seqs)
+        }
+        .check(&limits)
+    };
+    let e = typed(&[0, 0, 0, 2, 1], &[0..5]).unwrap_err();
     assert!(e.to_string().contains("token type 2"), "{e}");
-    let e = w
-        .score(&exec, &ids, Some(&[0, 0, 1]), &[0..5], &mut out, &mut s)
-        .unwrap_err();
+    let e = typed(&[0, 0, 1], &[0..5]).unwrap_err();
     assert!(e.to_string().contains("3 token types for 5 ids"), "{e}");
-    let e = w
-        .score(&exec, &ids, None, &[0..5], &mut [0.0; 2], &mut s)
-        .unwrap_err();
+    let e = typed(&[0; 5], &[0..0]).unwrap_err();
+    assert!(e.to_string().contains("sequence 0 has 0 tokens"), "{e}");
+    let whole = Batch::new(&ids, &[0..5]).check(&limits).unwrap();
+    let e = w.score(&exec, &whole, &mut [0.0; 2], &mut s).unwrap_err();
     assert!(e.to_string().contains("output"), "{e}");
-    let e = w
-        .score(&exec, &ids, None, &[0..0], &mut out, &mut s)
-        .unwrap_err();
-    assert!(e.to_string().contains("empty"), "{e}");
+    // Types checked against no limit do not fit a graph that reads them.
+    let unread = BatchLimits {
+        n_types: None,
+        ..limits
+    };
+    let loose = Batch {
+        types: Some(&[0, 0, 0, 9, 9]),
+        ..Batch::new(&ids, &[0..5])
+    }
+    .check(&unread)
+    .unwrap();
+    let e = w.score(&exec, &loose, &mut out, &mut s).unwrap_err();
+    assert!(e.to_string().contains("do not cover"), "{e}");
 
     let file = tiny(dir.path(), "e.gguf", None, GgmlType::F32);
     let model = BertModel::load(&file, "bert").unwrap();
     assert!(model.config.pooling == Pooling::Mean && model.head.is_none());
     let w = model.bind(&file).unwrap();
     assert_eq!(w.n_labels(), None);
-    let e = w
-        .score(&exec, &ids, None, &[0..5], &mut out, &mut s)
-        .unwrap_err();
+    let e = w.score(&exec, &whole, &mut out, &mut s).unwrap_err();
     assert!(e.to_string().contains("not a reranker"), "{e}");
 }

@@ -5,7 +5,6 @@
 //! its ids and sequence offsets, runs every layer on the device and reads back only the pooled
 //! (and normalized) vectors.
 
-use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use ggufembed_kernels::gpu::{
@@ -14,9 +13,10 @@ use ggufembed_kernels::gpu::{
 };
 
 use super::{BertConfig, BertWeights};
-use crate::batch::{BatchShape, check_batch};
-use crate::encoder::{Batch, GpuEncoder};
+use crate::batch::CheckedBatch;
+use crate::encoder::GpuEncoder;
 use crate::error::{Result, RuntimeError};
+use crate::graph::check_run;
 use crate::pooling::Pooling;
 use crate::weights::Matrix;
 
@@ -59,8 +59,8 @@ struct Scratch {
     tok_seq: GpuBuffer,
     seq_info: GpuBuffer,
     pooled: GpuBuffer,
-    /// Host copies of the per-call positions, token→sequence and sequence tables, reused.
-    host: [Vec<u32>; 3],
+    /// Host copies of the per-call ids, positions, token→sequence and sequence tables, reused.
+    host: [Vec<u32>; 4],
 }
 
 /// A BERT model's weights on a GPU, ready to run batches.
@@ -236,26 +236,25 @@ impl BertGpu {
         Ok(())
     }
 
-    /// Runs the encoder on packed sequences (at most [`max_tokens`](BertGpu::max_tokens) in
-    /// all), pools each into `out` and L2-normalizes the rows if `normalize`. Same contract as
-    /// [`BertWeights::forward`], plus the normalization.
+    /// Runs the encoder on a checked packed batch (at most
+    /// [`max_tokens`](BertGpu::max_tokens) tokens), pools each sequence into `out` and
+    /// L2-normalizes the rows if `normalize`. Same contract as [`BertWeights::forward`] (token
+    /// types aside: the GPU graph adds type 0's row), plus the normalization.
     pub fn forward(
         &self,
-        ids: &[u32],
-        seqs: &[Range<usize>],
+        batch: &CheckedBatch<'_>,
         pooling: Pooling,
         normalize: bool,
         out: &mut [f32],
     ) -> Result<()> {
         let c = &self.config;
-        let (d, t) = (c.n_embd, ids.len());
-        let shape = BatchShape {
-            n_ctx: c.n_ctx,
+        let (d, t, seqs) = (c.n_embd, batch.tokens(), batch.seqs());
+        let limits = crate::batch::BatchLimits {
+            max_len: c.n_ctx,
             n_vocab: self.n_vocab,
-            width: (d, d),
-            ordered: false,
+            n_types: None,
         };
-        check_batch(&shape, ids, seqs, pooling, out)?;
+        check_run(batch, &limits, pooling, out, (d, d))?;
         if t == 0 {
             return Ok(());
         }
@@ -270,7 +269,10 @@ impl BertGpu {
         let Some(s) = guard.as_mut() else {
             unreachable!("scratch was just sized")
         };
-        let [h_pos, h_tok_seq, h_seq] = &mut s.host;
+        let [h_ids, h_pos, h_tok_seq, h_seq] = &mut s.host;
+        // The selection's ids, gathered from the checked batch into the upload buffer.
+        h_ids.clear();
+        h_ids.extend(batch.ids());
         h_pos.clear();
         h_tok_seq.clear();
         h_seq.clear();
@@ -282,7 +284,7 @@ impl BertGpu {
             }
         }
         let ctx = &*self.ctx;
-        ctx.write(&s.ids, ids);
+        ctx.write(&s.ids, h_ids);
         ctx.write(&s.pos, h_pos);
         ctx.write(&s.tok_seq, h_tok_seq);
         ctx.write(&s.seq_info, h_seq);
@@ -350,7 +352,7 @@ impl BertGpu {
             );
         }
         let mode = match pooling {
-            // `check_batch` above refuses Rank: the head runs on the CPU only.
+            // `check_run` above refuses Rank: the head runs on the CPU only.
             Pooling::None | Pooling::Rank => None,
             Pooling::Mean => Some(PoolMode::Mean),
             Pooling::Cls => Some(PoolMode::First),
@@ -394,11 +396,11 @@ impl GpuEncoder for BertGpu {
 
     fn forward(
         &self,
-        batch: &Batch<'_>,
+        batch: &CheckedBatch<'_>,
         pooling: Pooling,
         normalize: bool,
         out: &mut [f32],
     ) -> Result<()> {
-        BertGpu::forward(self, batch.ids, batch.seqs, pooling, normalize, out)
+        BertGpu::forward(self, batch, pooling, normalize, out)
     }
 }

@@ -17,9 +17,9 @@ use std::ops::Range;
 use gguf_loader::{GgufFile, Value};
 
 use super::config::CLS_OUTPUT;
-use crate::batch::grow;
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
+use crate::graph::grow;
 use crate::weights::{MatmulScratch, Matrix, bind_vector};
 
 const POOLER: &str = "cls.weight";

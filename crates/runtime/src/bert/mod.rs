@@ -9,7 +9,7 @@
 //! across sequences). Every kernel computes a row independently of the others, so a text's
 //! embedding is bit-identical whatever it is batched with.
 //!
-//! Token types (segment ids) are honoured per token when given ([`BertWeights::forward_batch`];
+//! Token types (segment ids) are honoured per token when given ([`BertWeights::forward`];
 //! type 0 for every token otherwise, as for single texts). A cross-encoder ([`Pooling::Rank`])
 //! scores pairs with its classification head ([`BertWeights::score`], see [`HeadShape`]).
 
@@ -17,8 +17,6 @@ mod config;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod head;
-
-use std::ops::Range;
 
 use gguf_loader::GgufFile;
 use ggufembed_kernels::{AttentionInputs, AttentionParams, NormParams};
@@ -28,10 +26,10 @@ pub use config::BertConfig;
 pub use gpu::{BertGpu, GPU_MAX_TOKENS};
 pub use head::HeadShape;
 
-use crate::batch::{BatchShape, check_batch, grow, pool_rows};
-use crate::encoder::Batch;
+use crate::batch::{BatchLimits, CheckedBatch};
 use crate::error::{Result, RuntimeError};
 use crate::exec::Exec;
+use crate::graph::{check_run, grow, pool_rows};
 use crate::pooling::Pooling;
 use crate::profile::{self, Op};
 use crate::weights::{MatmulScratch, Matrix, bind_vector, table_rows};
@@ -203,7 +201,6 @@ crate::architecture!(BertModel {
     bytes_per_token: BertModel::bytes_per_token,
     read: BertModel::read,
     gpu: gpu::upload,
-    forward: BertWeights::forward_batch,
 });
 
 impl BertWeights<'_> {
@@ -227,76 +224,69 @@ impl BertWeights<'_> {
         }
     }
 
-    /// Runs the encoder on packed sequences and pools each into `out` (`seqs.len() × n_embd`;
-    /// with [`Pooling::None`], every token's vector: `ids.len() × n_embd`; with
-    /// [`Pooling::Rank`], a cross-encoder's `n_labels` scores per sequence, see
-    /// [`BertWeights::score`]), every token of type 0.
+    /// What a batch must be checked against ([`Batch::check`](crate::Batch::check)) to run
+    /// here: the context length, the vocabulary and the rows of `token_types.weight`.
+    pub fn limits(&self) -> BatchLimits {
+        BatchLimits {
+            max_len: self.config.n_ctx,
+            n_vocab: self.n_vocab,
+            n_types: Some(self.n_types),
+        }
+    }
+
+    /// Runs the encoder on a checked packed batch and pools each sequence into `out`
+    /// (`batch.len() × n_embd`; with [`Pooling::None`], every token's vector: `batch.tokens()
+    /// × n_embd`; with [`Pooling::Rank`], a cross-encoder's `n_labels` scores per sequence,
+    /// see [`BertWeights::score`]). Token `i`'s segment is its type in the batch (`None`: type
+    /// 0 everywhere, bit-identical to all zeros). Vectors are not normalized.
     ///
-    /// `ids` holds every sequence's token ids back to back; `seqs[i]` is sequence `i`'s range in
-    /// it. Each sequence must be non-empty, no longer than the context length, and its ids below
-    /// the vocabulary size. Vectors are not normalized.
+    /// The batch was checked once, against [`BertWeights::limits`] or tighter ones: only the
+    /// limits are compared here, no id is read twice.
+    ///
+    /// # Errors
+    /// [`RuntimeError::InvalidArgument`] if the batch was checked against looser limits, or
+    /// `out` is not `batch.rows(pooling)` rows wide.
     pub fn forward(
         &self,
         exec: &Exec<'_>,
-        ids: &[u32],
-        seqs: &[Range<usize>],
+        batch: &CheckedBatch<'_>,
         pooling: Pooling,
         out: &mut [f32],
         s: &mut BertScratch,
     ) -> Result<()> {
-        self.forward_batch(exec, &Batch::new(ids, seqs), pooling, out, s)
-    }
-
-    /// [`BertWeights::forward`] on a packed [`Batch`] with its per-token types: `types[i]`
-    /// (below `n_types`) is token `i`'s segment; `None` is type 0 everywhere (bit-identical to
-    /// all zeros).
-    pub fn forward_batch(
-        &self,
-        exec: &Exec<'_>,
-        batch: &Batch<'_>,
-        pooling: Pooling,
-        out: &mut [f32],
-        s: &mut BertScratch,
-    ) -> Result<()> {
-        let Batch { ids, seqs, types } = *batch;
         if pooling == Pooling::Rank {
-            return self.score(exec, ids, types, seqs, out, s);
+            return self.score(exec, batch, out, s);
         }
         let d = self.config.n_embd;
-        self.check_batch(ids, seqs, pooling, out)?;
-        self.check_types(ids, types)?;
-        if ids.is_empty() {
+        check_run(batch, &self.limits(), pooling, out, (d, d))?;
+        if batch.is_empty() {
             return Ok(());
         }
-        self.encode(exec, ids, types, seqs, s);
+        self.encode(exec, batch, s);
         let _t = profile::scope(Op::Pooling);
-        let x = &s.x[..ids.len() * d];
+        let x = &s.x[..batch.tokens() * d];
         if pooling == Pooling::None {
             out.copy_from_slice(x);
             return Ok(());
         }
-        pool_rows(exec.kernels, x, d, seqs, pooling, out);
+        pool_rows(exec.kernels, x, d, batch.seqs(), pooling, out);
         Ok(())
     }
 
-    /// A cross-encoder's raw scores (logits) of packed sequences into `out`
-    /// (`seqs.len() × n_labels`): the head applied to each sequence's first (`[CLS]`) row
-    /// ([`Pooling::Rank`]).
-    /// `types` as in [`BertWeights::forward_batch`] (pairs from
-    /// [`Tokenizer::encode_pair`](crate::Tokenizer::encode_pair) carry theirs). A sequence's
-    /// scores are bit-identical whatever it is batched with.
+    /// A cross-encoder's raw scores (logits) of a checked packed batch into `out`
+    /// (`batch.len() × n_labels`): the head applied to each sequence's first (`[CLS]`) row
+    /// ([`Pooling::Rank`]). Pairs from
+    /// [`Tokenizer::encode_pair`](crate::Tokenizer::encode_pair) carry their token types. A
+    /// sequence's scores are bit-identical whatever it is batched with.
     ///
     /// # Errors
     ///
-    /// [`RuntimeError::InvalidArgument`] if the model has no classification head, or the batch
-    /// is malformed (as [`BertWeights::forward`], and types not one per id or not below
-    /// `n_types`).
+    /// [`RuntimeError::InvalidArgument`] if the model has no classification head, or as
+    /// [`BertWeights::forward`].
     pub fn score(
         &self,
         exec: &Exec<'_>,
-        ids: &[u32],
-        types: Option<&[u32]>,
-        seqs: &[Range<usize>],
+        batch: &CheckedBatch<'_>,
         out: &mut [f32],
         s: &mut BertScratch,
     ) -> Result<()> {
@@ -310,34 +300,26 @@ impl BertWeights<'_> {
         };
         let (d, n_labels) = (self.config.n_embd, head.n_labels());
         // One row of `n_labels` scores per sequence.
-        self.check_shape(ids, seqs, Pooling::Cls, out, n_labels)?;
-        self.check_types(ids, types)?;
-        if seqs.is_empty() {
+        check_run(batch, &self.limits(), Pooling::Cls, out, (n_labels, d))?;
+        if batch.is_empty() {
             return Ok(());
         }
-        self.encode(exec, ids, types, seqs, s);
+        self.encode(exec, batch, s);
         let _t = profile::scope(Op::Pooling);
-        let x = &s.x[..ids.len() * d];
-        head.apply(exec, x, seqs, out, &mut s.head, &mut s.matmul);
+        let x = &s.x[..batch.tokens() * d];
+        head.apply(exec, x, batch.seqs(), out, &mut s.head, &mut s.matmul);
         Ok(())
     }
 
     /// The encoder over a checked batch: leaves every token's final hidden state in `s.x`.
-    fn encode(
-        &self,
-        exec: &Exec<'_>,
-        ids: &[u32],
-        types: Option<&[u32]>,
-        seqs: &[Range<usize>],
-        s: &mut BertScratch,
-    ) {
+    fn encode(&self, exec: &Exec<'_>, batch: &CheckedBatch<'_>, s: &mut BertScratch) {
         let c = &self.config;
         let kernels = exec.kernels;
-        let (d, t) = (c.n_embd, ids.len());
+        let (d, t, seqs) = (c.n_embd, batch.tokens(), batch.seqs());
 
         // Embeddings: token + position + token type, then LayerNorm.
         let x = grow(&mut s.x, t * d);
-        let n_cached = if types.is_some() {
+        let n_cached = if batch.typed() {
             self.n_types.min(CACHED_TYPES)
         } else {
             1
@@ -348,13 +330,14 @@ impl BertWeights<'_> {
             self.type_embd.row_into(kernels, ty, row);
         }
         let tmp = grow(&mut s.tmp, d);
-        for r in seqs {
+        for (k, r) in seqs.iter().enumerate() {
+            let (ids, types) = (batch.seq_ids(k), batch.seq_types(k));
             for (pos, i) in r.clone().enumerate() {
                 let row = &mut x[i * d..(i + 1) * d];
-                self.tok_embd.row_into(kernels, ids[i] as usize, row);
+                self.tok_embd.row_into(kernels, ids[pos] as usize, row);
                 self.pos_embd.row_into(kernels, pos, tmp);
                 kernels.residual_add(row, tmp);
-                let ty = types.map_or(0, |ty| ty[i] as usize);
+                let ty = types.map_or(0, |ty| ty[pos] as usize);
                 if ty < n_cached {
                     kernels.residual_add(row, &type_rows[ty * d..(ty + 1) * d]);
                 } else {
@@ -491,59 +474,5 @@ impl BertWeights<'_> {
         self.layers
             .get(i)
             .is_some_and(|l| l.q.reads_act16() && l.k.reads_act16() && l.v.reads_act16())
-    }
-
-    fn check_batch(
-        &self,
-        ids: &[u32],
-        seqs: &[Range<usize>],
-        pooling: Pooling,
-        out: &[f32],
-    ) -> Result<()> {
-        self.check_shape(ids, seqs, pooling, out, self.config.n_embd)
-    }
-
-    /// Checks a batch whose pooled rows are `width` wide.
-    fn check_shape(
-        &self,
-        ids: &[u32],
-        seqs: &[Range<usize>],
-        pooling: Pooling,
-        out: &[f32],
-        width: usize,
-    ) -> Result<()> {
-        let c = &self.config;
-        let shape = BatchShape {
-            n_ctx: c.n_ctx,
-            n_vocab: self.n_vocab,
-            width: (width, c.n_embd),
-            ordered: false,
-        };
-        check_batch(&shape, ids, seqs, pooling, out)
-    }
-
-    /// Checks that `types`, when given, holds one type below `n_types` per id.
-    fn check_types(&self, ids: &[u32], types: Option<&[u32]>) -> Result<()> {
-        let Some(types) = types else {
-            return Ok(());
-        };
-        let bad = |reason: String| RuntimeError::InvalidArgument {
-            name: "batch",
-            reason,
-        };
-        if types.len() != ids.len() {
-            return Err(bad(format!(
-                "{} token types for {} ids",
-                types.len(),
-                ids.len()
-            )));
-        }
-        if let Some(&ty) = types.iter().find(|&&ty| ty as usize >= self.n_types) {
-            return Err(bad(format!(
-                "token type {ty} is outside the model's {} types",
-                self.n_types
-            )));
-        }
-        Ok(())
     }
 }

@@ -26,15 +26,14 @@
 
 mod config;
 
-use std::ops::Range;
-
 use gguf_loader::GgufFile;
 
 pub use config::Qwen3Config;
 
-use crate::batch::{BatchShape, check_batch, grow, pool_rows};
+use crate::batch::{BatchLimits, CheckedBatch};
 use crate::error::Result;
 use crate::exec::Exec;
+use crate::graph::{check_run, grow, pool_rows};
 use crate::pooling::Pooling;
 use crate::profile::{self, Op};
 use crate::rope_tables::RopeTables;
@@ -193,27 +192,26 @@ impl Qwen3Weights<'_> {
         self.config.n_embd
     }
 
-    /// Runs the decoder on packed sequences and pools each into `out` (`seqs.len() × n_embd`);
-    /// with [`Pooling::None`], every token's final hidden state (`ids.len() × n_embd`). See
-    /// [`Qwen3Weights::out_dim`].
+    /// Runs the decoder on a checked packed batch and pools each sequence into `out` (`batch.len()
+    /// × n_embd`); with [`Pooling::None`], every token's final hidden state (`batch.tokens() ×
+    /// n_embd`). See [`Qwen3Weights::out_dim`].
     ///
-    /// `ids` holds every sequence's token ids back to back; `seqs[i]` is sequence `i`'s range in
-    /// it, in order and without overlap. Each sequence must be non-empty, no longer than the
-    /// context length, and its ids below the vocabulary size. Attention is causal within each
-    /// sequence (positions restart at 0 for each). Vectors are not normalized.
+    /// The batch was checked once, against [`Qwen3Weights::limits`] or tighter ones (a batch
+    /// checked for looser limits, or an `out` of the wrong size, is refused); no id is read twice.
+    /// Attention is causal within each sequence (positions restart at 0 for each). Vectors are not
+    /// normalized.
     pub fn forward(
         &self,
         exec: &Exec<'_>,
-        ids: &[u32],
-        seqs: &[Range<usize>],
+        batch: &CheckedBatch<'_>,
         pooling: Pooling,
         out: &mut [f32],
         s: &mut Qwen3Scratch,
     ) -> Result<()> {
         let c = &self.config;
         let kernels = exec.kernels;
-        let (d, t) = (c.n_embd, ids.len());
-        self.check_batch(ids, seqs, pooling, out)?;
+        let (d, t, seqs) = (c.n_embd, batch.tokens(), batch.seqs());
+        check_run(batch, &self.limits(), pooling, out, (c.n_embd, c.n_embd))?;
         if t == 0 {
             return Ok(());
         }
@@ -222,7 +220,7 @@ impl Qwen3Weights<'_> {
 
         let embed_timer = profile::scope(Op::Embed);
         let x = grow(&mut s.x, t * d);
-        for (&id, row) in ids.iter().zip(x.chunks_exact_mut(d)) {
+        for (id, row) in batch.ids().zip(x.chunks_exact_mut(d)) {
             self.tok_embd.row_into(kernels, id as usize, row);
         }
         drop(embed_timer);
@@ -327,20 +325,13 @@ impl Qwen3Weights<'_> {
         Ok(())
     }
 
-    fn check_batch(
-        &self,
-        ids: &[u32],
-        seqs: &[Range<usize>],
-        pooling: Pooling,
-        out: &[f32],
-    ) -> Result<()> {
-        let c = &self.config;
-        let shape = BatchShape {
-            n_ctx: c.n_ctx,
+    /// What a batch must be checked against ([`Batch::check`](crate::Batch::check)) to run
+    /// here: the context length and the vocabulary (token types are not read).
+    pub fn limits(&self) -> BatchLimits {
+        BatchLimits {
+            max_len: self.config.n_ctx,
             n_vocab: self.n_vocab,
-            width: (c.n_embd, c.n_embd),
-            ordered: true,
-        };
-        check_batch(&shape, ids, seqs, pooling, out)
+            n_types: None,
+        }
     }
 }

@@ -26,7 +26,8 @@ pub fn run<A: Architecture>(
 ) -> Vec<f32> {
     let rows: usize = seqs.iter().map(|r| pooling.rows(r.len())).sum();
     let mut out = vec![0.0; rows * A::out_dim(w, pooling)];
-    A::forward(w, exec, &Batch::new(ids, seqs), pooling, &mut out, s).expect("forward");
+    let batch = Batch::new(ids, seqs).check(&A::limits(w)).expect("check");
+    A::forward(w, exec, &batch, pooling, &mut out, s).expect("forward");
     out
 }
 

@@ -142,6 +142,14 @@ pub fn tokens_mut(md: &mut [(String, Value)]) -> &mut Vec<String> {
     }
 }
 
+/// The `tokenizer.ggml.merges` list of byte-level BPE metadata.
+pub fn merges_mut(md: &mut [(String, Value)]) -> &mut Vec<String> {
+    match md.iter_mut().find(|(k, _)| k == "tokenizer.ggml.merges") {
+        Some((_, Value::Array(Array::String(merges)))) => merges,
+        _ => unreachable!(),
+    }
+}
+
 #[track_caller]
 pub fn assert_missing_key(result: Result<Tokenizer, RuntimeError>, key: &str) {
     match result {

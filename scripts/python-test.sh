@@ -67,10 +67,14 @@ rm -rf target/wheels
 pip_install --force-reinstall --no-deps target/wheels/ggufembed-*.whl
 
 echo "-- pytest"
-# From python/ with the venv's pytest (not `python -m pytest`, which would put python/ on
-# sys.path and import the source tree, which has no compiled module, instead of the wheel).
-cd python
+# `python -m pytest` from python/tests: the venv's interpreter itself (a copied venv's
+# bin/pytest may have a shebang pointing at another checkout's venv, which then tests that
+# checkout's wheel), and python/tests, not python/, first on sys.path (python/ would import the
+# source tree, which has no compiled module, instead of the wheel); pytest still finds
+# python/pyproject.toml's settings.
+py=$(realpath -s "$py")
+cd python/tests
 marks="not full"
 $full && marks=""
 $extras || marks="not daft and not ray${marks:+ and $marks}"
-"../$venv/bin/pytest" -p no:cacheprovider -q ${marks:+-m "$marks"}
+"$py" -m pytest -p no:cacheprovider -q ${marks:+-m "$marks"}

@@ -11,16 +11,25 @@ or through Daft's own function:
 >>> df.with_column("e", embed_text(df["text"], provider=ggufembed.daft.provider(),
 ...                                model="all-MiniLM-L6-v2.q8_0.gguf"))         # doctest: +SKIP
 
-Either way the model is opened once per Daft worker (in ``__init__`` of the class instance) and
-its file is memory-mapped, so worker processes share the weights' pages. ``GgufEmbedder`` reads
+Either way the model is opened when a Daft worker starts (in ``__init__`` of the class
+instance), and once more for each further call that runs at the same time: Daft (0.7) runs a
+UDF returning embeddings in the calling process whatever ``use_process`` says, with its
+``max_concurrency`` threads sharing one instance, so ``max_concurrency=2, threads=1`` gets two
+one-thread models (see ``_ModelPool``). The file is memory-mapped, so models and processes
+share the weights' pages. ``GgufEmbedder`` reads
 the strings' Arrow buffers directly (no Python object per row); the provider goes through
 Daft's ``embed_text``, which hands over a Python list.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import daft
 from daft import DataType, Series
@@ -46,6 +55,71 @@ def _embedding_width(path: str, dimensions: int | None) -> int:
     return dimensions
 
 
+def _schedstat() -> tuple[float, float]:
+    """This thread's seconds on a CPU and waiting in the run queue (Linux schedstat; zeros
+    elsewhere): a call's wall time minus both is time blocked (a lock, the GIL, I/O)."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as f:
+            on_cpu, waiting = f.read().split()[:2]
+        return int(on_cpu) / 1e9, int(waiting) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
+@contextmanager
+def _trace_call(entry: str, model: object, rows: int) -> Iterator[None]:
+    """With ``GGUFEMBED_DAFT_TRACE=FILE`` set, appends one JSON line per UDF call to FILE: entry
+    point, pid, thread, model (``id``), start and end (wall clock, s), the calling thread's
+    seconds on a CPU and in the run queue (with one thread the model works on the caller) and
+    rows: how Daft feeds its workers (scripts/daft_trace.py reads it). Unset, it costs one
+    environment lookup per call."""
+    path = os.environ.get("GGUFEMBED_DAFT_TRACE")
+    if not path:
+        yield
+        return
+    t0, s0 = time.time(), _schedstat()
+    yield
+    t1, s1 = time.time(), _schedstat()
+    line = {"entry": entry, "pid": os.getpid(), "thread": threading.get_ident(),
+            "model": id(model), "t0": t0, "t1": t1, "cpu": s1[0] - s0[0],
+            "runq": s1[1] - s0[1], "rows": rows}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+class _ModelPool:
+    """The models of one Daft class instance: one per call running at the same time.
+
+    Daft runs a class whose method returns an embedding in the calling process whatever
+    ``use_process`` says, and there all ``max_concurrency`` worker threads share the one
+    instance that ``_daft_get_instance`` creates (daft/udf/udf_v2.py, ``wrap_cls``; measured
+    with Daft 0.7.26, docs/PERFORMANCE.md). One model would serialise them: a one-thread model
+    runs one call at a time. So each call takes a free model, and a new one is opened only
+    when every model is busy; the file is memory-mapped, so the weights are not read twice.
+    """
+
+    def __init__(self, open_model: Callable[[], ggufembed.Model]):
+        self._open = open_model
+        self._lock = threading.Lock()
+        # The first is opened here, so a bad path or option fails when the worker starts.
+        self._free = [open_model()]
+        self.opened = 1
+
+    @contextmanager
+    def model(self) -> Iterator[ggufembed.Model]:
+        with self._lock:
+            model = self._free.pop() if self._free else None
+        if model is None:
+            model = self._open()
+            with self._lock:
+                self.opened += 1
+        try:
+            yield model
+        finally:
+            with self._lock:
+                self._free.append(model)
+
+
 def _embed_series(model: ggufembed.Model, texts: Series) -> Any:
     """Embeds a Daft string Series into a pyarrow FixedSizeList array; null rows stay null."""
     import pyarrow as pa
@@ -62,13 +136,14 @@ def _embed_series(model: ggufembed.Model, texts: Series) -> Any:
 
 
 class _GgufEmbedderBase:
-    """The per-worker state of :func:`GgufEmbedder`: one opened model."""
+    """The per-worker state of :func:`GgufEmbedder`: the opened models (see :class:`_ModelPool`)."""
 
     def __init__(self, path: str, threads: int | None, model_kwargs: dict[str, Any]):
-        self.model = ggufembed.Model(path, threads=threads, **model_kwargs)
+        self.models = _ModelPool(lambda: ggufembed.Model(path, threads=threads, **model_kwargs))
 
     def _embed(self, texts: Series) -> Any:
-        return _embed_series(self.model, texts)
+        with self.models.model() as model, _trace_call("GgufEmbedder", model, len(texts)):
+            return _embed_series(model, texts)
 
 
 def GgufEmbedder(  # noqa: N802 (a class factory, used like a class)
@@ -84,11 +159,13 @@ def GgufEmbedder(  # noqa: N802 (a class factory, used like a class)
 
     ``emb.embed(col)`` (or ``emb(col)``) is an expression of type
     ``DataType.embedding(DataType.float32(), dim)``. The dimension is read from the GGUF header
-    here, without loading weights; the model itself is opened once per Daft worker.
+    here, without loading weights; the model itself is opened by each Daft worker, one per
+    call running at the same time (``_ModelPool``).
 
     - ``threads``: worker threads per model instance; use ``cores / max_concurrency``.
-    - ``max_concurrency``: Daft instances (workers) of the class; ``use_process``: whether each
-      runs in its own process (``None``: Daft decides). Both are ``@daft.cls`` arguments.
+    - ``max_concurrency``: Daft workers (calls at once); ``use_process``: whether each runs in
+      its own process (``None``: Daft decides). Both are ``@daft.cls`` arguments; Daft 0.7's
+      native runner keeps a UDF returning embeddings in-process even with ``use_process=True``.
     - ``batch_size``: rows per call (``None``: Daft's morsel size).
     - ``model_kwargs``: the other :class:`ggufembed.Model` arguments (``max_len``, ``pooling``,
       ``normalize``, ``prompt``, ``prompt_name``, ``dimensions``).
@@ -112,11 +189,14 @@ class GgufTextEmbedder(TextEmbedder):
     """The instantiated model behind the provider's descriptor."""
 
     def __init__(self, path: str, dimensions: int | None, model_kwargs: dict[str, Any]):
-        self.model = ggufembed.Model(path, dimensions=dimensions, **model_kwargs)
+        self.models = _ModelPool(
+            lambda: ggufembed.Model(path, dimensions=dimensions, **model_kwargs)
+        )
 
     def embed_text(self, text: list[str]) -> list[Any]:
         # Daft's embed_text expects a list with one vector per text; rows of one matrix.
-        return list(self.model.embed(text))
+        with self.models.model() as model, _trace_call("provider", model, len(text)):
+            return list(model.embed(text))
 
 
 # Options that configure the Daft UDF rather than the model.

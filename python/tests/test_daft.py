@@ -48,6 +48,53 @@ def test_gguf_embedder(texts, want, max_concurrency, use_process):
     assert_bits_equal(column(df, "e", dim), want)
 
 
+def test_model_pool_gives_concurrent_calls_their_own_model():
+    """Daft calls one class instance from all its worker threads (in-process); a one-thread
+    model runs one call at a time, so each running call must hold a model of its own."""
+    import threading
+
+    pool = ggufembed.daft._ModelPool(lambda: ggufembed.Model(str(TINY_GEMMA), threads=1))
+    held, release, seen = threading.Barrier(3), threading.Event(), []
+
+    def call() -> None:
+        with pool.model() as m:
+            seen.append(m)
+            held.wait(timeout=30)  # both calls (and the test) hold here at once
+            release.wait(timeout=30)
+
+    workers = [threading.Thread(target=call) for _ in range(2)]
+    for w in workers:
+        w.start()
+    held.wait(timeout=30)
+    release.set()
+    for w in workers:
+        w.join()
+    assert seen[0] is not seen[1]
+    assert pool.opened == 2
+    with pool.model() as again:  # a free model is reused, none opened
+        assert again in seen
+    assert pool.opened == 2
+
+
+def test_concurrent_daft_calls_never_share_a_model(texts, want, tmp_path, monkeypatch):
+    """2 workers x 1 thread, through the trace log: calls that overlap in time ran on
+    different models (they were serialised on one before), and the bits are the CLI's."""
+    import json
+
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("GGUFEMBED_DAFT_TRACE", str(trace))
+    emb = ggufembed.daft.GgufEmbedder(str(MODEL), threads=1, max_concurrency=2, batch_size=64)
+    df = daft.from_pydict({"id": list(range(len(texts))), "text": texts})
+    df = df.with_column("e", emb.embed(df["text"])).sort("id").collect()
+    assert_bits_equal(column(df, "e", ggufembed.read_dim(str(MODEL))), want)
+    calls = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert sum(c["rows"] for c in calls) == len(texts)
+    for i, a in enumerate(calls):
+        for b in calls[i + 1 :]:
+            if a["pid"] == b["pid"] and a["t0"] < b["t1"] and b["t0"] < a["t1"]:
+                assert a["model"] != b["model"], (a, b)
+
+
 def test_gguf_embedder_keeps_nulls(texts, want):
     emb = ggufembed.daft.GgufEmbedder(str(MODEL), threads=1, dimensions=None)
     rows = texts[:5] + [None] + texts[5:9]

@@ -16,7 +16,7 @@ use ggufembed_runtime::modern_bert::{
     GatedActivation, ModernBertModel, ModernBertScratch, ModernBertWeights,
 };
 use ggufembed_runtime::registry::load_model;
-use ggufembed_runtime::{Batch, BatchLimits, Pooling, Tokenizer};
+use ggufembed_runtime::{Batch, Pooling, Tokenizer};
 
 const ARCH: &str = "modern-bert";
 
@@ -364,18 +364,9 @@ fn bad_batches_are_refused() {
         "{err}"
     );
     // A batch checked for a larger vocabulary does not fit this graph.
-    let looser = BatchLimits {
-        n_vocab: limits.n_vocab + 1,
-        ..limits
-    };
-    let (ids, seq) = ([1u32, 2], 0..2);
-    let batch = Batch::new(&ids, std::slice::from_ref(&seq))
-        .check(&looser)
-        .unwrap();
-    let err = w
-        .forward(&exec, &batch, Pooling::Mean, &mut out, &mut s)
-        .unwrap_err();
-    assert!(err.to_string().contains("do not cover"), "{err}");
+    arch::assert_refuses_looser_vocab(limits, |batch| {
+        w.forward(&exec, batch, Pooling::Mean, &mut out, &mut s)
+    });
 }
 
 // ---- hostile files ----

@@ -14,7 +14,7 @@ use ggufembed_runtime::gguf_loader::{GgmlType, GgufFile, GgufWriter, Value};
 use ggufembed_runtime::kernels::kernels;
 use ggufembed_runtime::nomic_bert::{NomicBertModel, NomicBertScratch, NomicBertWeights};
 use ggufembed_runtime::registry::load_model;
-use ggufembed_runtime::{Batch, BatchLimits, Pooling, Tokenizer};
+use ggufembed_runtime::{Batch, Pooling, Tokenizer};
 
 const ARCH: &str = "nomic-bert";
 
@@ -359,18 +359,9 @@ fn bad_batches_are_refused() {
         "{err}"
     );
     // A batch checked for a larger vocabulary does not fit this graph.
-    let looser = BatchLimits {
-        n_vocab: limits.n_vocab + 1,
-        ..limits
-    };
-    let (ids, seq) = ([1u32, 2], 0..2);
-    let batch = Batch::new(&ids, std::slice::from_ref(&seq))
-        .check(&looser)
-        .unwrap();
-    let err = w
-        .forward(&exec, &batch, Pooling::Mean, &mut out, &mut s)
-        .unwrap_err();
-    assert!(err.to_string().contains("do not cover"), "{err}");
+    arch::assert_refuses_looser_vocab(limits, |batch| {
+        w.forward(&exec, batch, Pooling::Mean, &mut out, &mut s)
+    });
 }
 
 // ---- hostile files ----

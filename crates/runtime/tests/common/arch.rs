@@ -10,7 +10,7 @@ use ggufembed_runtime::gguf_loader::{GgufError, GgufFile, Value};
 use ggufembed_runtime::kernels::kernels;
 use ggufembed_runtime::pool::WorkerPool;
 use ggufembed_runtime::registry::{Architecture, load_model};
-use ggufembed_runtime::{Batch, Pooling, RuntimeError};
+use ggufembed_runtime::{Batch, BatchLimits, CheckedBatch, Pooling, RuntimeError};
 
 use super::parity;
 
@@ -107,4 +107,23 @@ pub fn with_meta(base: &GgufFile, arch: &str, key: &str, value: Option<Value>) -
         },
         |_, shape| Some(shape),
     )
+}
+
+/// Asserts that a graph refuses a batch checked for a larger vocabulary than its own
+/// (`forward` runs the graph on the batch it is given): a checked batch must fit the graph
+/// it reaches.
+pub fn assert_refuses_looser_vocab(
+    limits: BatchLimits,
+    forward: impl FnOnce(&CheckedBatch<'_>) -> Result<(), RuntimeError>,
+) {
+    let looser = BatchLimits {
+        n_vocab: limits.n_vocab + 1,
+        ..limits
+    };
+    let (ids, seq) = ([1u32, 2], 0..2);
+    let batch = Batch::new(&ids, std::slice::from_ref(&seq))
+        .check(&looser)
+        .unwrap();
+    let err = forward(&batch).unwrap_err();
+    assert!(err.to_string().contains("do not cover"), "{err}");
 }
